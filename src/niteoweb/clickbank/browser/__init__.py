@@ -1,0 +1,1 @@
+"""Browser views of niteoweb.clickbank."""

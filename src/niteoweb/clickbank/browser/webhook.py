@@ -1,0 +1,92 @@
+"""``@@clickbank``: the URL ClickBank posts Instant Notifications to.
+
+The view only reads the body, decodes it, calls :func:`processing.handle` and maps
+the result to an HTTP status. See the status table in the docs.
+"""
+
+import json
+
+import transaction
+from plone.protect.interfaces import IDisableCSRFProtection
+from Products.Five.browser import BrowserView
+from ZODB.POSException import ConflictError
+from zope.interface import alsoProvides
+
+from niteoweb.clickbank import logger
+from niteoweb.clickbank import processing
+from niteoweb.clickbank.errors import BodyTooLargeError
+from niteoweb.clickbank.errors import NotConfiguredError
+from niteoweb.clickbank.errors import POSTVerificationFailedError
+from niteoweb.clickbank.ins import MAX_BODY_SIZE
+from niteoweb.clickbank.ins import decode
+from niteoweb.clickbank.settings import get_settings
+
+INVALID = "Invalid ClickBank notification."
+
+
+class ClickBankView(BrowserView):
+    """Receive one notification and answer with a small JSON body."""
+
+    def __call__(self):
+        if self.request.method != "POST":
+            self.request.response.setHeader("Allow", "POST")
+            return self._answer(405, {"error": "Only POST is accepted."})
+        settings = get_settings()
+        if not settings.secret_keys:
+            logger.error("ClickBank notification refused: no secret key is set.")
+            return self._answer(503, {"error": "The ClickBank add-on is not configured."})
+        body = self._body()
+        if body is None:
+            return self._answer(413, {"error": "Request body too large."})
+        try:
+            notification = decode(body, settings.secret_keys)
+        except BodyTooLargeError:
+            return self._answer(413, {"error": "Request body too large."})
+        except NotConfiguredError:
+            return self._answer(503, {"error": "The ClickBank add-on is not configured."})
+        except POSTVerificationFailedError as error:
+            logger.warning(
+                "Invalid ClickBank notification from %s (%s)",
+                self.request.getClientAddr(),
+                getattr(error, "reason", ""),
+            )
+            return self._answer(400, {"error": INVALID})
+
+        alsoProvides(self.request, IDisableCSRFProtection)
+        try:
+            result = processing.handle(notification, settings)
+        except ConflictError:
+            raise  # Zope retries the whole request
+        except Exception:
+            transaction.doom()
+            logger.exception(
+                "ClickBank %s %s failed; nothing was saved and ClickBank will retry",
+                notification.transaction_type,
+                notification.receipt,
+            )
+            return self._answer(500, {"error": "Internal error; please retry."})
+        return self._answer(
+            200,
+            {
+                "status": "duplicate" if result.duplicate else "ok",
+                "outcome": result.outcome,
+                "receipt": notification.receipt,
+            },
+        )
+
+    def _body(self) -> bytes | None:
+        """The raw body, or None when it is larger than the limit."""
+        length = self.request.getHeader("Content-Length")
+        if length and length.isdigit() and int(length) > MAX_BODY_SIZE:
+            return None
+        stdin = self.request.stdin
+        stdin.seek(0)
+        body = stdin.read(MAX_BODY_SIZE + 1)
+        return None if len(body) > MAX_BODY_SIZE else body
+
+    def _answer(self, status: int, data: dict) -> str:
+        response = self.request.response
+        response.setStatus(status)
+        response.setHeader("Content-Type", "application/json")
+        response.setHeader("Cache-Control", "no-store")
+        return json.dumps(data)

@@ -1,0 +1,217 @@
+"""Interfaces of niteoweb.clickbank: browser layer, settings schema, events.
+
+The exceptions of the 2010 API (``ClickBankError``, ``POSTVerificationFailedError``,
+``MemberCreationFailedError``, ``MemberUpdateFailedError``) live in
+:mod:`niteoweb.clickbank.errors` and are importable from here too.
+"""
+
+from zope import schema
+from zope.interface import Attribute
+from zope.interface import Interface
+from zope.interface import Invalid
+from zope.interface import implementer
+from zope.interface.interfaces import IObjectEvent
+from zope.interface.interfaces import ObjectEvent
+from zope.publisher.interfaces.browser import IDefaultBrowserLayer
+
+from niteoweb.clickbank import _
+from niteoweb.clickbank.errors import ClickBankError  # noqa: F401
+from niteoweb.clickbank.errors import MemberCreationFailedError  # noqa: F401
+from niteoweb.clickbank.errors import MemberUpdateFailedError  # noqa: F401
+from niteoweb.clickbank.errors import NotConfiguredError  # noqa: F401
+from niteoweb.clickbank.errors import POSTVerificationFailedError  # noqa: F401
+from niteoweb.clickbank.products import parse_product_lines
+
+#: Prefix of every registry record of this add-on.
+REGISTRY_PREFIX = "niteoweb.clickbank"
+
+
+class IClickBankLayer(IDefaultBrowserLayer):
+    """Browser layer, active while the add-on is installed."""
+
+
+def _valid_products(lines) -> bool:
+    parse_product_lines(lines)  # raises Invalid with a message for the admin
+    return True
+
+
+class IClickBankSettings(Interface):
+    """Settings of the ClickBank integration, stored in the Plone registry."""
+
+    secret_key = schema.Password(
+        title=_("Secret key"),
+        description=_(
+            "The secret key set in your ClickBank account under Vendor Settings → "
+            "My Site → Advanced Tools. Up to 16 upper-case letters and digits. "
+            "It is never shown again: leave the field empty to keep the current key."
+        ),
+        required=False,
+    )
+
+    previous_secret_key = schema.Password(
+        title=_("Previous secret key"),
+        description=_(
+            "While you change the key in ClickBank, notifications encrypted with the "
+            "old key keep being accepted if you put it here. Empty it when the "
+            "rotation is done. Leave empty to keep the current value."
+        ),
+        required=False,
+    )
+
+    vendors = schema.List(
+        title=_("Vendor nicknames"),
+        description=_(
+            "One ClickBank account nickname per line. Notifications for other "
+            "vendors are logged and ignored. Leave empty to accept any vendor."
+        ),
+        value_type=schema.TextLine(),
+        required=False,
+        default=[],
+        missing_value=[],
+    )
+
+    member_role = schema.Choice(
+        title=_("Role given to buyers"),
+        description=_(
+            "Buyers hold this role while they have at least one paid product. "
+            "Roles that can manage the site are never offered."
+        ),
+        vocabulary="niteoweb.clickbank.GrantableRoles",
+        default="Member",
+        required=True,
+    )
+
+    products = schema.List(
+        title=_("Products"),
+        description=_(
+            "One ClickBank product per line: item number | groups (comma "
+            "separated) | access days for one-off products | billing period days "
+            "for recurring products. Example: 'premium | Premium Members | | 30'. "
+            "Empty parts are allowed; only the item number is required."
+        ),
+        value_type=schema.TextLine(),
+        constraint=_valid_products,
+        required=False,
+        default=[],
+        missing_value=[],
+    )
+
+    process_test_transactions = schema.Bool(
+        title=_("Process test transactions"),
+        description=_(
+            "Act on purchases made with a ClickBank test credit card (TEST_SALE, "
+            "TEST_BILL, …) as if they were real. Off on a production site: test "
+            "transactions are then only logged."
+        ),
+        default=False,
+        required=False,
+    )
+
+    grace_days = schema.Int(
+        title=_("Grace days"),
+        description=_(
+            "Days of access kept after a subscription's paid period ends, to "
+            "allow for late rebills."
+        ),
+        default=3,
+        min=0,
+        max=365,
+        required=True,
+    )
+
+    log_retention_days = schema.Int(
+        title=_("Keep customer data in the log for (days)"),
+        description=_(
+            "Decrypted notifications older than this are blanked by the expiry "
+            "sweep; receipt, type, outcome and time are kept."
+        ),
+        default=365,
+        min=1,
+        required=True,
+    )
+
+
+# Events
+
+
+class IClickBankEvent(IObjectEvent):
+    """An event fired by niteoweb.clickbank; ``object`` is the member (or None)."""
+
+    notification = Attribute("The decoded ClickBank notification.")
+    entitlement = Attribute("The entitlement concerned, or None.")
+
+
+class IMemberCreatedEvent(IClickBankEvent):
+    """A new member was created for a ClickBank buyer."""
+
+    username = Attribute("Login name of the new member.")
+
+
+class IMemberEnabledEvent(IClickBankEvent):
+    """A member was given access (role and groups)."""
+
+
+class IMemberDisabledEvent(IClickBankEvent):
+    """A member lost access: refund, chargeback, expiry or cancellation."""
+
+
+class INotificationReceivedEvent(IClickBankEvent):
+    """An authentic, new notification was received (any transaction type).
+
+    ``outcome`` says what the add-on did with it.
+    """
+
+    outcome = Attribute("The outcome recorded in the log.")
+
+
+@implementer(IClickBankEvent)
+class ClickBankEvent(ObjectEvent):
+    """Base class of the events of this add-on."""
+
+    def __init__(self, member, notification=None, entitlement=None):
+        super().__init__(member)
+        self.notification = notification
+        self.entitlement = entitlement
+
+    @property
+    def member(self):
+        """The member the event is about (same as ``object``)."""
+        return self.object
+
+
+@implementer(IMemberCreatedEvent)
+class MemberCreatedEvent(ClickBankEvent):
+    """A new member was created (the 2010 name, kept)."""
+
+    def __init__(self, member, notification=None, entitlement=None, username=None):
+        super().__init__(member, notification, entitlement)
+        self.username = username or (member.getUserName() if member else None)
+
+
+@implementer(IMemberEnabledEvent)
+class MemberEnabledEvent(ClickBankEvent):
+    """A member was given access."""
+
+
+@implementer(IMemberDisabledEvent)
+class MemberDisabledEvent(ClickBankEvent):
+    """A member lost access."""
+
+
+@implementer(INotificationReceivedEvent)
+class NotificationReceivedEvent(ClickBankEvent):
+    """An authentic notification was received and recorded."""
+
+    def __init__(self, member, notification=None, entitlement=None, outcome=""):
+        super().__init__(member, notification, entitlement)
+        self.outcome = outcome
+
+
+__all__ = [
+    "ClickBankError",
+    "MemberCreationFailedError",
+    "MemberUpdateFailedError",
+    "NotConfiguredError",
+    "POSTVerificationFailedError",
+    "Invalid",
+]

@@ -1,0 +1,160 @@
+"""Plone members of buyers: find, create, update, grant and revoke, via plone.api.
+
+Safety rule: a notification never changes an account that holds a role beyond
+what this add-on gives (Manager, Site Administrator, Editor, …, given directly or
+through a group it does not manage). Such an account is reported as *protected*
+and left exactly as it is; its entitlements are still recorded.
+"""
+
+import re
+import secrets
+from datetime import datetime
+
+from plone import api
+
+from niteoweb.clickbank import logger
+from niteoweb.clickbank.errors import MemberCreationFailedError
+from niteoweb.clickbank.errors import MemberUpdateFailedError
+from niteoweb.clickbank.settings import Settings
+from niteoweb.clickbank.settings import is_grantable_role
+
+#: Member data properties, with the names of the 2010 add-on.
+PRODUCT_ID = "product_id"
+AFFILIATE = "affiliate"
+LAST_PURCHASE_ID = "last_purchase_id"
+LAST_PURCHASE_TIMESTAMP = "last_purchase_timestamp"
+
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+#: Roles every member has anyway; they never make an account protected.
+_PLAIN_ROLES = frozenset({"Member", "Authenticated"})
+
+
+def normalize_email(email: str | None) -> str:
+    """The login name for an email address: trimmed and lower-cased."""
+    return (email or "").strip().lower()
+
+
+def is_valid_email(email: str) -> bool:
+    """Whether ``email`` (normalized) looks like a deliverable address."""
+    return len(email) <= 254 and bool(_EMAIL.match(email))
+
+
+def find(email: str):
+    """Return the member whose login name is ``email``, or None."""
+    login = normalize_email(email)
+    if not login:
+        return None
+    user = api.portal.get_tool("acl_users").getUser(login)
+    if user is None:
+        return None
+    return api.user.get(userid=user.getId())
+
+
+def create(email: str, full_name: str, properties: dict | None = None):
+    """Create a member with login ``email`` and a random, never-shown password.
+
+    The buyer sets a password through the link in the welcome mail. Raises
+    :class:`MemberCreationFailedError`.
+    """
+    login = normalize_email(email)
+    if not is_valid_email(login):
+        raise MemberCreationFailedError(f"not a valid email address: {login!r}")
+    props = {"fullname": full_name or login}
+    props.update(properties or {})
+    try:
+        return api.user.create(
+            email=login,
+            username=login,
+            password=secrets.token_urlsafe(32),
+            roles=(),
+            properties=props,
+        )
+    except Exception as error:  # noqa: BLE001 - PAS raises many kinds
+        raise MemberCreationFailedError(f"could not create member: {error}") from error
+
+
+def _direct_roles(member) -> set[str]:
+    """Global roles given to the user itself, not through a group."""
+    role_manager = api.portal.get_tool("acl_users").portal_role_manager
+    return set(role_manager.getRolesForPrincipal(member.getUser()))
+
+
+def is_protected(member, settings: Settings) -> bool:
+    """Whether the account holds roles a notification must never touch."""
+    allowed = _PLAIN_ROLES | {settings.member_role}
+    if _direct_roles(member) - allowed:
+        return True
+    managed = settings.mapped_groups
+    for group in api.group.get_groups(user=member.getUser()):
+        if group.getId() in managed or group.getId() == "AuthenticatedUsers":
+            continue
+        if set(api.group.get_roles(group=group)) - allowed:
+            return True
+    return False
+
+
+def update_purchase(member, notification) -> bool:
+    """Mirror a payment into member data, unless a newer one is there already.
+
+    Returns whether anything changed. Raises :class:`MemberUpdateFailedError`.
+    """
+    stamp = notification.transaction_time.isoformat()
+    current = member.getProperty(LAST_PURCHASE_TIMESTAMP, "") or ""
+    if current and _parse(current) >= notification.transaction_time:
+        return False
+    properties = {
+        LAST_PURCHASE_ID: notification.receipt,
+        LAST_PURCHASE_TIMESTAMP: stamp,
+    }
+    if notification.line_items:
+        properties[PRODUCT_ID] = notification.line_items[0].item_no
+    if notification.affiliate:
+        properties[AFFILIATE] = notification.affiliate
+    try:
+        member.setMemberProperties(mapping=properties)
+    except Exception as error:  # noqa: BLE001
+        raise MemberUpdateFailedError(f"could not update member: {error}") from error
+    return True
+
+
+def _parse(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return datetime.min.replace(tzinfo=None)
+
+
+def sync(member, settings: Settings, access: bool, groups: set[str]) -> tuple[set, set]:
+    """Make the member's role and managed groups match its entitlements.
+
+    ``access``: whether at least one entitlement grants access; ``groups``: the
+    mapped groups of the granting entitlements. Groups not mapped to any product
+    are never touched. Returns ``(added, removed)`` role and group names.
+    """
+    role = settings.member_role
+    added, removed = set(), set()
+    if not is_grantable_role(role):
+        logger.error(
+            "The configured member role %r may manage the site; not granted.", role
+        )
+    else:
+        current = set(api.user.get_roles(user=member))
+        direct = _direct_roles(member)
+        if access and role not in current:
+            api.user.grant_roles(user=member, roles=[role])
+            added.add(f"role:{role}")
+        elif not access and role in direct:
+            api.user.revoke_roles(user=member, roles=[role])
+            removed.add(f"role:{role}")
+    member_groups = {g.getId() for g in api.group.get_groups(user=member)}
+    wanted = groups if access else set()
+    for group_id in sorted(wanted - member_groups):
+        if api.group.get(groupname=group_id) is None:
+            logger.warning("Group %r of a product does not exist; creating it.", group_id)
+            api.group.create(groupname=group_id, title=group_id)
+        api.group.add_user(groupname=group_id, user=member)
+        added.add(f"group:{group_id}")
+    for group_id in sorted((settings.mapped_groups & member_groups) - wanted):
+        api.group.remove_user(groupname=group_id, user=member)
+        removed.add(f"group:{group_id}")
+    return added, removed

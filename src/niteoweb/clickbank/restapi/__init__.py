@@ -1,0 +1,1 @@
+"""REST API pieces of niteoweb.clickbank (for Volto and scripts)."""

@@ -1,0 +1,75 @@
+"""``@controlpanels/clickbank``: the REST control panel over the same schema."""
+
+from plone.registry.interfaces import IRegistry
+from plone.restapi.controlpanels import IControlpanel
+from plone.restapi.controlpanels import RegistryConfigletPanel
+from plone.restapi.deserializer import json_body
+from plone.restapi.deserializer.controlpanels import ControlpanelDeserializeFromJson
+from plone.restapi.interfaces import IDeserializeFromJson
+from plone.restapi.interfaces import ISerializeToJson
+from plone.restapi.serializer.controlpanels import ControlpanelSerializeToJson
+from zope.component import adapter
+from zope.component import getUtility
+from zope.interface import implementer
+
+from niteoweb.clickbank.browser.controlpanel import SECRET_FIELDS
+from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
+from niteoweb.clickbank.interfaces import IClickBankSettings
+
+
+class IClickBankControlpanel(IControlpanel):
+    """The ClickBank REST control panel."""
+
+
+@implementer(IClickBankControlpanel)
+class ClickBankControlpanel(RegistryConfigletPanel):
+    """Registry-backed control panel, configlet ``clickbank``."""
+
+    schema = IClickBankSettings
+    schema_prefix = REGISTRY_PREFIX
+    configlet_id = "clickbank"
+    configlet_category_id = "plone-users"
+
+
+@implementer(ISerializeToJson)
+@adapter(IClickBankControlpanel)
+class ClickBankControlpanelSerializer(ControlpanelSerializeToJson):
+    """Serialize the settings; secret keys are reported as set or not, never shown."""
+
+    def __call__(self):
+        result = super().__call__()
+        data = result.get("data", {})
+        for name in SECRET_FIELDS:
+            if name in data:
+                data[name] = ""
+        result["secret_keys_set"] = {
+            name: bool(getattr(self._proxy(), name, None)) for name in SECRET_FIELDS
+        }
+        return result
+
+    def _proxy(self):
+        return getUtility(IRegistry).forInterface(
+            IClickBankSettings, prefix=REGISTRY_PREFIX
+        )
+
+
+@implementer(IDeserializeFromJson)
+@adapter(IClickBankControlpanel)
+class ClickBankControlpanelDeserializer(ControlpanelDeserializeFromJson):
+    """Save the settings.
+
+    An empty string for a secret key keeps the stored key (what a form sends back
+    for a field it was never shown); ``null`` removes it.
+    """
+
+    def __call__(self, mask_validation_errors=True):
+        data = json_body(self.controlpanel.request)
+        proxy = self.registry.forInterface(self.schema, prefix=self.schema_prefix)
+        kept = {
+            name: getattr(proxy, name, None)
+            for name in SECRET_FIELDS
+            if name in data and data[name] == ""
+        }
+        super().__call__(mask_validation_errors=mask_validation_errors)
+        for name, value in kept.items():
+            setattr(proxy, name, value)

@@ -1,0 +1,108 @@
+"""Read the add-on's settings from the registry, and parse the product list."""
+
+from dataclasses import dataclass
+from dataclasses import field
+
+from plone import api
+from zope.interface import Invalid
+
+from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
+from niteoweb.clickbank.interfaces import IClickBankSettings
+from niteoweb.clickbank.products import ProductRule
+from niteoweb.clickbank.products import parse_product_lines
+
+#: Roles that manage the site or its content: never granted by a notification,
+#: whatever the registry says.
+FORBIDDEN_ROLES = frozenset(
+    {
+        "Manager",
+        "Site Administrator",
+        "Owner",
+        "Editor",
+        "Reviewer",
+        "Contributor",
+        "Reader",
+        "Authenticated",
+        "Anonymous",
+    }
+)
+
+#: Permissions whose holders manage the site: a role holding one is never granted.
+MANAGING_PERMISSIONS = (
+    "Manage portal",
+    "Manage users",
+    "Plone Site Setup: Overview",
+    "View management screens",
+    "Modify portal content",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the registry records, read once per notification."""
+
+    secret_keys: tuple[str, ...] = ()
+    vendors: frozenset[str] = frozenset()
+    member_role: str = "Member"
+    products: dict[str, ProductRule] = field(default_factory=dict)
+    process_test_transactions: bool = False
+    grace_days: int = 3
+    log_retention_days: int = 365
+
+    def product(self, item_no: str) -> ProductRule:
+        """Return the rule for ``item_no`` (an empty rule if it is not listed)."""
+        return self.products.get(item_no) or ProductRule(item_no=item_no)
+
+    @property
+    def mapped_groups(self) -> frozenset[str]:
+        """Every group some product gives: the groups this add-on manages."""
+        return frozenset(g for rule in self.products.values() for g in rule.groups)
+
+
+def record_name(field_name: str) -> str:
+    """Full registry record name of a settings field, e.g. ``...secret_key``."""
+    if field_name not in IClickBankSettings:
+        raise KeyError(f"IClickBankSettings has no field {field_name!r}")
+    return f"{REGISTRY_PREFIX}.{field_name}"
+
+
+def get_settings() -> Settings:
+    """Read the settings from the registry of the current site."""
+
+    def get(name, default=None):
+        value = api.portal.get_registry_record(record_name(name), default=default)
+        return default if value is None else value
+
+    keys = tuple(
+        key.strip()
+        for key in (get("secret_key", ""), get("previous_secret_key", ""))
+        if key and key.strip()
+    )
+    try:
+        products = parse_product_lines(get("products", []))
+    except Invalid:
+        # A bad record (set around the form) must not stop notifications.
+        products = {}
+    return Settings(
+        secret_keys=keys,
+        vendors=frozenset(v.strip().lower() for v in get("vendors", []) if v.strip()),
+        member_role=get("member_role", "Member"),
+        products=products,
+        process_test_transactions=bool(get("process_test_transactions", False)),
+        grace_days=int(get("grace_days", 3)),
+        log_retention_days=int(get("log_retention_days", 365)),
+    )
+
+
+def is_grantable_role(role: str, portal=None) -> bool:
+    """Whether a notification may give ``role``: never one that manages the site."""
+    if not role or role in FORBIDDEN_ROLES:
+        return False
+    portal = portal if portal is not None else api.portal.get()
+    if role not in portal.validRoles():
+        return False
+    for permission in MANAGING_PERMISSIONS:
+        roles = {r["name"] for r in portal.rolesOfPermission(permission) if r["selected"]}
+        if role in roles:
+            return False
+    return True

@@ -1,0 +1,54 @@
+"""Install and uninstall steps that GenericSetup XML cannot express."""
+
+from plone import api
+from plone.base.interfaces import INonInstallable
+from zope.interface import implementer
+
+from niteoweb.clickbank import logger
+from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
+from niteoweb.clickbank.storage import get_storage
+
+
+@implementer(INonInstallable)
+class HiddenProfiles:
+    """Hide the uninstall profile from the add-ons control panel."""
+
+    def getNonInstallableProfiles(self):
+        """Profiles not offered for installation."""
+        return ["niteoweb.clickbank:uninstall"]
+
+    def getNonInstallableProducts(self):
+        """Products not offered for installation."""
+        return []
+
+
+def post_install(context):
+    """Email login and closed registration: members come from ClickBank only.
+
+    Set through the registry API so that Plone's own subscribers run: they make
+    login names lower-case email addresses and take the "Add portal member"
+    permission away from anonymous visitors.
+    """
+    api.portal.set_registry_record("plone.use_email_as_login", True)
+    api.portal.set_registry_record("plone.enable_self_reg", False)
+    portal = api.portal.get()
+    granted = [
+        p["name"]
+        for p in portal.rolesOfPermission("Add portal member")
+        if p["selected"] and p["name"] != "Anonymous"
+    ]
+    portal.manage_permission("Add portal member", roles=granted, acquire=0)
+    get_storage(portal)  # create the log now, not in the first notification
+
+
+def uninstall(context):
+    """Remove every registry record under the add-on's prefix.
+
+    The notification log and the entitlements (payment records) and the member
+    data of buyers are kept, so that reinstalling loses nothing.
+    """
+    registry = api.portal.get_tool("portal_registry")
+    prefix = REGISTRY_PREFIX + "."
+    for name in [n for n in registry.records.keys() if n.startswith(prefix)]:
+        del registry.records[name]
+    logger.info("niteoweb.clickbank uninstalled: settings removed, log kept")
