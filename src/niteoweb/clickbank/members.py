@@ -35,8 +35,10 @@ def normalize_email(email: str | None) -> str:
 
 
 def is_valid_email(email: str) -> bool:
-    """Whether ``email`` (normalized) looks like a deliverable address."""
-    return len(email) <= 254 and bool(_EMAIL.match(email))
+    """Whether Plone accepts ``email`` (normalized) as a member's address."""
+    if not email or len(email) > 254 or not _EMAIL.match(email):
+        return False
+    return bool(api.portal.get_tool("portal_registration").isValidEmail(email))
 
 
 def find(email: str):
@@ -58,7 +60,7 @@ def create(email: str, full_name: str, properties: dict | None = None):
     """
     login = normalize_email(email)
     if not is_valid_email(login):
-        raise MemberCreationFailedError(f"not a valid email address: {login!r}")
+        raise MemberCreationFailedError("not a valid email address")
     props = {"fullname": full_name or login}
     props.update(properties or {})
     try:

@@ -16,6 +16,7 @@ from niteoweb.clickbank import ledger
 from niteoweb.clickbank import logger
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
+from niteoweb.clickbank.errors import MemberCreationFailedError
 from niteoweb.clickbank.ins import idempotency_key
 from niteoweb.clickbank.interfaces import MemberCreatedEvent
 from niteoweb.clickbank.interfaces import MemberDisabledEvent
@@ -110,11 +111,15 @@ def _apply(storage, notification, settings, action, email, now):
     if member is None:
         if action not in PAYMENTS:
             return "recorded", "no member for this buyer yet", None, touched, email
-        member = members.create(
-            email,
-            notification.customer.full_name,
-            {members.AFFILIATE: notification.affiliate or ""},
-        )
+        try:
+            member = members.create(
+                email,
+                notification.customer.full_name,
+                {members.AFFILIATE: notification.affiliate or ""},
+            )
+        except MemberCreationFailedError as error:
+            # Deterministic (Plone refuses the data): a retry would fail again.
+            return "rejected", str(error), None, touched, email
         created = True
         notify(MemberCreatedEvent(member, notification, first))
     elif members.is_protected(member, settings):

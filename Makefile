@@ -1,0 +1,75 @@
+# niteoweb.clickbank: one command to run a site, one to test it.
+#   make start   venv + install + Zope instance + Plone site "Plone" → http://127.0.0.1:8080/Plone
+#   make test    venv + install + lint + the whole test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTANCE := instance
+STAMP := $(VENV)/.installed
+
+export ADMIN_USER ?= admin
+export ADMIN_PASSWORD ?= admin
+export HOST ?= 127.0.0.1
+export PORT ?= 8080
+export SITE_ID ?= Plone
+export SMTP_HOST ?= 127.0.0.1
+export SMTP_PORT ?= 8025
+
+.PHONY: help
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+
+$(STAMP): $(BIN)/python setup.py constraints.txt
+	$(BIN)/pip install -q -c constraints.txt -e ".[test]" ruff zpretty sphinx aiosmtpd
+	touch $(STAMP)
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install the add-on with Plone 6.2.2
+
+.PHONY: constraints
+constraints: $(BIN)/python ## Recompile constraints.txt from requirements.in (needs uv)
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile requirements.in --python-version 3.11 --no-header --no-annotate -o constraints.txt
+	$(BIN)/python scripts/versions_cfg.py constraints.txt > versions.cfg
+
+$(INSTANCE)/etc/zope.conf: | $(STAMP)
+	$(BIN)/python scripts/make_instance.py $(INSTANCE)
+
+.PHONY: instance
+instance: $(STAMP) $(INSTANCE)/etc/zope.conf ## Create the Zope instance and the Plone site
+
+.PHONY: start
+start: instance ## Run the site in the foreground on http://$(HOST):$(PORT)/$(SITE_ID)
+	$(BIN)/zconsole run $(INSTANCE)/etc/zope.conf scripts/create_site.py
+	@bash scripts/serve.sh $(INSTANCE)
+
+.PHONY: lint
+lint: $(STAMP) ## ruff and zpretty checks
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/zpretty --check $$(find src -name '*.zcml' -o -name '*.xml' -o -name '*.pt')
+
+.PHONY: format
+format: $(STAMP) ## Apply ruff and zpretty formatting
+	$(BIN)/ruff check --fix src tests scripts
+	$(BIN)/ruff format src tests scripts
+	$(BIN)/zpretty -i $$(find src -name '*.zcml' -o -name '*.xml' -o -name '*.pt')
+
+.PHONY: test
+test: lint ## Lint, then run the whole test suite (fails if no test ran)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+.PHONY: docs
+docs: $(STAMP) ## Build the Sphinx docs (warnings are errors)
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+.PHONY: clean
+clean: ## Remove the venv, the instance and build files (the site's data too!)
+	rm -rf $(VENV) $(INSTANCE) docs/_build src/*.egg-info

@@ -1,0 +1,46 @@
+"""Exceptions raised by niteoweb.clickbank, all in one place.
+
+Everything here derives from :class:`ClickBankError`, so a caller can catch the
+add-on's own failures without catching unrelated bugs.
+"""
+
+
+class ClickBankError(Exception):
+    """Base class of every error niteoweb.clickbank raises on purpose."""
+
+
+class NotConfiguredError(ClickBankError):
+    """No ClickBank secret key is set, so no notification can be decrypted.
+
+    The ``@@clickbank`` view answers 503 so that ClickBank retries until a site
+    admin sets the key in the control panel.
+    """
+
+
+class POSTVerificationFailedError(ClickBankError):
+    """A POST body is not a ClickBank notification encrypted with one of our keys.
+
+    ``str()`` is always :attr:`message`, whatever the check that failed (wrong
+    key, bad padding, bad base64, not JSON, wrong shape, too large), so an
+    answer built from it cannot act as a padding oracle. The failed check is
+    kept in :attr:`reason`, a short text for logs that never holds plaintext
+    or keys.
+    """
+
+    message = "Invalid ClickBank notification."
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(self.message)
+        self.reason = reason
+
+
+class BodyTooLargeError(POSTVerificationFailedError):
+    """The POST body is larger than the accepted maximum (the view answers 413)."""
+
+
+class MemberCreationFailedError(ClickBankError):
+    """A new member for a paid notification could not be created."""
+
+
+class MemberUpdateFailedError(ClickBankError):
+    """An existing member could not be updated for a notification."""

@@ -1,0 +1,310 @@
+r"""``clickbank-notify``: send a notification encrypted the way ClickBank does.
+
+Builds a realistic INS v6 notification (or reads one from a JSON file), encrypts
+it with :func:`niteoweb.clickbank.ins.encrypt` and POSTs it to a ``@@clickbank``
+URL, or prints the envelope when no URL is given. A development and test tool:
+it never talks to ClickBank. Example::
+
+    clickbank-notify --secret MYSECRETKEY --item 1 --item 2 \
+        --url http://localhost:8080/Plone/@@clickbank
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import string
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+
+from niteoweb.clickbank.errors import POSTVerificationFailedError
+from niteoweb.clickbank.ins import encrypt
+from niteoweb.clickbank.ins import parse_transaction_time
+
+KEY_VARIABLE = "CLICKBANK_SECRET_KEY"
+"""Environment variable read when ``--secret`` is not given."""
+
+_RECEIPT_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def random_receipt() -> str:
+    """Return a random receipt like ClickBank's: 8 upper-case letters and digits."""
+    return "".join(secrets.choice(_RECEIPT_ALPHABET) for _ in range(8))
+
+
+def build_notification(
+    *,
+    transaction_type: str = "SALE",
+    receipt: str | None = None,
+    vendor: str = "testvendor",
+    affiliate: str = "",
+    role: str = "VENDOR",
+    language: str = "EN",
+    email: str = "buyer@example.com",
+    first_name: str = "TEST",
+    last_name: str = "GUY",
+    items: Sequence[str] = ("1",),
+    transaction_time: datetime | str | None = None,
+    recurring: bool = False,
+    next_payment_date: datetime | str | None = None,
+    amount: float = 5.0,
+    currency: str = "USD",
+    attempt_count: int = 1,
+    vendor_variables: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return a plaintext INS v6 notification shaped like ClickBank's sample.
+
+    The first of ``items`` is the ``ORIGINAL`` line item, further ones are
+    ``BUMP`` items, each costing ``amount``. ``recurring`` gives every item a monthly
+    payment plan whose next payment is ``next_payment_date`` (default: 30 days
+    after the transaction). Times are RFC 3339 strings; a string is sent as given,
+    so malformed values can be tested too. ``receipt`` defaults to a random one,
+    ``transaction_time`` to now (UTC).
+    """
+    when = transaction_time or datetime.now(UTC).replace(microsecond=0)
+    when_text = _time_text(when)
+    if recurring and next_payment_date is None:
+        next_payment_date = _start_of(when) + timedelta(days=30)
+    line_items = []
+    for index, item_no in enumerate(items):
+        line_item = {
+            "itemNo": str(item_no),
+            "productTitle": f"Product {item_no}",
+            "shippable": False,
+            "recurring": recurring,
+            "accountAmount": amount,
+            "quantity": 1,
+            "downloadUrl": f"https://{vendor}.example.com/download/{item_no}",
+            "lineItemType": "ORIGINAL" if index == 0 else "BUMP",
+        }
+        if recurring:
+            line_item["paymentPlan"] = {
+                "rebillStatus": "ACTIVE",
+                "rebillFrequency": "MONTHLY",
+                "rebillAmount": amount,
+                "paymentsProcessed": 1,
+                "paymentsRemaining": 11,
+                "nextPaymentDate": _time_text(next_payment_date),
+            }
+        line_items.append(line_item)
+    total = round(amount * len(line_items), 2)
+    contact = {
+        "firstName": first_name,
+        "lastName": last_name,
+        "fullName": f"{first_name} {last_name}".strip(),
+        "phoneNumber": "",
+        "email": email,
+    }
+    return {
+        "transactionTime": when_text,
+        "receipt": receipt or random_receipt(),
+        "transactionType": transaction_type,
+        "vendor": vendor,
+        "affiliate": affiliate,
+        "role": role,
+        "totalAccountAmount": total,
+        "paymentMethod": "TEST" if "TEST" in transaction_type.upper() else "VISA",
+        "totalOrderAmount": total,
+        "totalTaxAmount": 0.0,
+        "totalShippingAmount": 0.0,
+        "currency": currency,
+        "orderLanguage": language,
+        "trackingCodes": [],
+        "lineItems": line_items,
+        "customer": {
+            "shipping": {
+                **contact,
+                "address": {
+                    "address1": "12 Test Lane",
+                    "address2": "Suite 100",
+                    "city": "LAS VEGAS",
+                    "county": "LAS VEGAS",
+                    "state": "NV",
+                    "postalCode": "89101",
+                    "country": "US",
+                },
+            },
+            # Billing addresses usually carry only these three parts.
+            "billing": {
+                **contact,
+                "address": {"state": "NV", "postalCode": "89101", "country": "US"},
+            },
+        },
+        "upsell": {},
+        "hopfeed": {},
+        "version": 6.0,
+        "attemptCount": attempt_count,
+        "vendorVariables": dict(vendor_variables or {}),
+    }
+
+
+def post(url: str, body: bytes, timeout: float = 10.0) -> tuple[int, str]:
+    """POST ``body`` as JSON to ``url``; return the HTTP status and response text.
+
+    Redirects are not followed: only a 2xx answer counts as delivered for
+    ClickBank, so a redirect (e.g. to a login form) shows up as its 3xx. Raises
+    ValueError for a URL that is not http(s) and OSError when nothing answers.
+    """
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError(f"Not an http(s) URL: {url!r}")
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode("utf-8", "replace")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``clickbank-notify`` with ``argv``; return the exit code.
+
+    0 when the envelope was printed or the POST got a 2xx answer, 1 for any
+    other answer or no answer at all, 2 for a usage error.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        payload = _payload(parser, args)
+    except SystemExit as stop:  # argparse exits on --help and usage errors
+        return stop.code if isinstance(stop.code, int) else 2
+    envelope = encrypt(payload, args.secret)
+    if args.print_payload:
+        print(json.dumps(payload, indent=2, ensure_ascii=False), file=sys.stderr)
+    if not args.url:
+        print(envelope.decode("utf-8"))
+        return 0
+    try:
+        status, text = post(args.url, envelope, timeout=args.timeout)
+    except OSError as error:
+        print(f"clickbank-notify: no answer from {args.url}: {error}", file=sys.stderr)
+        return 1
+    print(f"HTTP {status}")
+    if text:
+        print(text)
+    return 0 if 200 <= status < 300 else 1
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Turn every redirect into an HTTPError carrying the 3xx status."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        """Refuse to follow the redirect."""
+        return None
+
+
+def _time_text(value: datetime | str) -> str:
+    """Return an RFC 3339 string for ``value``; a string is returned unchanged."""
+    return value if isinstance(value, str) else value.isoformat(timespec="seconds")
+
+
+def _start_of(value: datetime | str) -> datetime:
+    """Return ``value`` as a datetime; an unparsable string counts as now."""
+    if isinstance(value, datetime):
+        return value
+    try:
+        return parse_transaction_time(value)
+    except POSTVerificationFailedError:
+        return datetime.now(UTC).replace(microsecond=0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``clickbank-notify``."""
+    parser = argparse.ArgumentParser(
+        prog="clickbank-notify",
+        description="Send (or print) a notification encrypted like ClickBank's. "
+        f"The secret key defaults to ${KEY_VARIABLE}.",
+    )
+    add = parser.add_argument
+    add("--url", help="POST here (e.g. .../Plone/@@clickbank); else print it")
+    add("--secret", default=os.environ.get(KEY_VARIABLE), help="secret key")
+    add(
+        "--type",
+        dest="transaction_type",
+        default="SALE",
+        type=str.upper,
+        metavar="TYPE",
+    )
+    add("--email", default="buyer@example.com", help="buyer email")
+    add("--first-name", default="TEST", help="buyer first name")
+    add("--last-name", default="GUY", help="buyer last name")
+    add("--item", dest="items", action="append", metavar="ITEM_NO", help="repeatable")
+    add("--receipt", help="receipt (default: 8 random characters)")
+    add("--vendor", default="testvendor", help="vendor nickname")
+    add("--role", default="VENDOR", type=str.upper, help="VENDOR, AFFILIATE, ...")
+    add("--language", default="EN", type=str.upper, help="order language")
+    add("--affiliate", default="", help="affiliate nickname")
+    add("--time", dest="transaction_time", metavar="TIME", help="RFC 3339 (now)")
+    add("--recurring", action="store_true", help="make the items subscriptions")
+    add("--next-payment-date", metavar="TIME", help="with --recurring (30 days on)")
+    add("--json", metavar="FILE", help="send this plaintext ('-': stdin) instead")
+    add("--print-payload", action="store_true", help="print the plaintext to stderr")
+    add("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+    return parser
+
+
+def _payload(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+    """Return the plaintext notification the arguments ask for; exit on misuse."""
+    if not args.secret:
+        parser.error(f"a secret key is required: --secret or ${KEY_VARIABLE}")
+    if args.url and urllib.parse.urlsplit(args.url).scheme not in ("http", "https"):
+        parser.error("--url must be an http:// or https:// URL")
+    if args.json:
+        return _read_json(parser, args.json)
+    if args.transaction_time is not None:
+        try:
+            parse_transaction_time(args.transaction_time)
+        except POSTVerificationFailedError:
+            parser.error(
+                f"--time needs RFC 3339 with a zone: {args.transaction_time!r}"
+            )
+    return build_notification(
+        transaction_type=args.transaction_type,
+        receipt=args.receipt,
+        vendor=args.vendor,
+        affiliate=args.affiliate,
+        role=args.role,
+        language=args.language,
+        email=args.email,
+        first_name=args.first_name,
+        last_name=args.last_name,
+        items=args.items or ("1",),
+        transaction_time=args.transaction_time,
+        recurring=args.recurring,
+        next_payment_date=args.next_payment_date,
+    )
+
+
+def _read_json(parser: argparse.ArgumentParser, name: str) -> dict:
+    """Return the JSON object in file ``name`` ('-' is stdin); exit on misuse."""
+    try:
+        if name == "-":
+            text = sys.stdin.read()
+        else:
+            with open(name, encoding="utf-8") as stream:
+                text = stream.read()
+        payload = json.loads(text)
+    except (OSError, ValueError) as error:
+        parser.error(f"--json {name}: {error}")
+    if not isinstance(payload, dict):
+        parser.error(f"--json {name}: not a JSON object")
+    return payload
+
+
+if __name__ == "__main__":
+    sys.exit(main())
