@@ -12,8 +12,8 @@ import os
 import transaction
 from AccessControl.SecurityManagement import newSecurityManager
 from plone import api
-from Products.CMFPlone.factory import addPloneSite
 from plone.base.utils import get_installer
+from Products.CMFPlone.factory import addPloneSite
 from Testing.makerequest import makerequest
 from zope.component.hooks import setSite
 

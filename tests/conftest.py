@@ -1,10 +1,11 @@
 """Fixtures shared by the test suite (pytest-plone over our layers)."""
 
 import pytest
+from pytest_plone import fixtures_factory
+
 from niteoweb.clickbank.testing import ACCEPTANCE_TESTING
 from niteoweb.clickbank.testing import FUNCTIONAL_TESTING
 from niteoweb.clickbank.testing import INTEGRATION_TESTING
-from pytest_plone import fixtures_factory
 
 pytest_plugins = ["pytest_plone"]
 

@@ -9,6 +9,7 @@ from plone.app.testing import SITE_OWNER_PASSWORD
 from plone.app.testing import TEST_USER_NAME
 from plone.app.testing import TEST_USER_PASSWORD
 from plone.testing.zope import Browser
+
 from niteoweb.clickbank.testing import SECRET_KEY
 
 RECORD = "niteoweb.clickbank."
@@ -29,7 +30,9 @@ def login(browser, portal_url, name, password):
 
 @pytest.fixture
 def admin_browser(browser, functional_portal):
-    login(browser, functional_portal.absolute_url(), SITE_OWNER_NAME, SITE_OWNER_PASSWORD)
+    login(
+        browser, functional_portal.absolute_url(), SITE_OWNER_NAME, SITE_OWNER_PASSWORD
+    )
     return browser
 
 
@@ -44,26 +47,39 @@ class TestClassicControlPanel:
 
     def test_plain_member_is_refused(self, browser, functional_portal):
         """A logged-in member without Manage portal cannot open it."""
-        login(browser, functional_portal.absolute_url(), TEST_USER_NAME, TEST_USER_PASSWORD)
+        login(
+            browser,
+            functional_portal.absolute_url(),
+            TEST_USER_NAME,
+            TEST_USER_PASSWORD,
+        )
         browser.open(functional_portal.absolute_url() + "/@@clickbank-controlpanel")
         assert browser.url.endswith("/insufficient-privileges")
         assert "form.widgets.secret_key" not in browser.contents
 
     def test_manager_sees_form_and_webhook_url(self, admin_browser, functional_portal):
         """The form shows the webhook URL to paste into ClickBank."""
-        admin_browser.open(functional_portal.absolute_url() + "/@@clickbank-controlpanel")
-        assert functional_portal.absolute_url() + "/@@clickbank" in admin_browser.contents
+        admin_browser.open(
+            functional_portal.absolute_url() + "/@@clickbank-controlpanel"
+        )
+        assert (
+            functional_portal.absolute_url() + "/@@clickbank" in admin_browser.contents
+        )
         assert "Secret key" in admin_browser.contents
 
     def test_secret_key_is_never_rendered(self, admin_browser, functional_portal):
         """The stored secret key does not appear in the form's HTML."""
-        admin_browser.open(functional_portal.absolute_url() + "/@@clickbank-controlpanel")
+        admin_browser.open(
+            functional_portal.absolute_url() + "/@@clickbank-controlpanel"
+        )
         assert SECRET_KEY not in admin_browser.contents
         assert admin_browser.getControl(name="form.widgets.secret_key").value == ""
 
     def test_save_with_empty_key_keeps_key(self, admin_browser, functional_portal):
         """Saving with the key field empty keeps the stored key."""
-        admin_browser.open(functional_portal.absolute_url() + "/@@clickbank-controlpanel")
+        admin_browser.open(
+            functional_portal.absolute_url() + "/@@clickbank-controlpanel"
+        )
         admin_browser.getControl(name="form.widgets.grace_days").value = "7"
         admin_browser.getControl(name="form.buttons.save").click()
         assert "Changes saved" in admin_browser.contents
@@ -73,7 +89,9 @@ class TestClassicControlPanel:
 
     def test_save_new_key(self, admin_browser, functional_portal):
         """A typed key replaces the stored one and is not shown back."""
-        admin_browser.open(functional_portal.absolute_url() + "/@@clickbank-controlpanel")
+        admin_browser.open(
+            functional_portal.absolute_url() + "/@@clickbank-controlpanel"
+        )
         admin_browser.getControl(name="form.widgets.secret_key").value = "NEWKEY42"
         admin_browser.getControl(name="form.buttons.save").click()
         assert "NEWKEY42" not in admin_browser.contents
@@ -82,7 +100,9 @@ class TestClassicControlPanel:
 
     def test_bad_product_line_is_refused(self, admin_browser, functional_portal):
         """A product line with a bad day count gives a clear error."""
-        admin_browser.open(functional_portal.absolute_url() + "/@@clickbank-controlpanel")
+        admin_browser.open(
+            functional_portal.absolute_url() + "/@@clickbank-controlpanel"
+        )
         admin_browser.getControl(name="form.widgets.products").value = "gold | Gold | x"
         admin_browser.getControl(name="form.buttons.save").click()
         assert "must be a whole number of days" in admin_browser.contents
@@ -91,14 +111,18 @@ class TestClassicControlPanel:
 
     def test_duplicate_item_is_refused(self, admin_browser, functional_portal):
         """The same item number twice is refused."""
-        admin_browser.open(functional_portal.absolute_url() + "/@@clickbank-controlpanel")
+        admin_browser.open(
+            functional_portal.absolute_url() + "/@@clickbank-controlpanel"
+        )
         admin_browser.getControl(name="form.widgets.products").value = "gold\ngold | G"
         admin_browser.getControl(name="form.buttons.save").click()
         assert "listed more than once" in admin_browser.contents
 
     def test_manager_role_is_not_offered(self, admin_browser, functional_portal):
         """Roles that manage the site cannot be chosen as the buyers' role."""
-        admin_browser.open(functional_portal.absolute_url() + "/@@clickbank-controlpanel")
+        admin_browser.open(
+            functional_portal.absolute_url() + "/@@clickbank-controlpanel"
+        )
         options = admin_browser.getControl(name="form.widgets.member_role:list").options
         assert "Member" in options
         for role in ("Manager", "Site Administrator", "Editor", "Reviewer"):
@@ -108,7 +132,9 @@ class TestClassicControlPanel:
         """The 'forget previous key' button ends a key rotation."""
         api.portal.set_registry_record(RECORD + "previous_secret_key", "OLDKEY")
         transaction.commit()
-        admin_browser.open(functional_portal.absolute_url() + "/@@clickbank-controlpanel")
+        admin_browser.open(
+            functional_portal.absolute_url() + "/@@clickbank-controlpanel"
+        )
         assert "OLDKEY" not in admin_browser.contents
         admin_browser.getControl(name="form.buttons.forget_previous").click()
         transaction.begin()
@@ -158,7 +184,9 @@ class TestRestControlPanel:
     def test_listed_in_controlpanels(self, session, url):
         """The panel is listed among the site's control panels."""
         response = session.get(url + "/@controlpanels")
-        assert any(p["@id"].endswith("/@controlpanels/clickbank") for p in response.json())
+        assert any(
+            p["@id"].endswith("/@controlpanels/clickbank") for p in response.json()
+        )
 
     @pytest.mark.parametrize("auth", [None, (TEST_USER_NAME, TEST_USER_PASSWORD)])
     def test_anonymous_and_members_are_refused(self, session, url, auth):

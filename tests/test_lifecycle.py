@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+
 from niteoweb.clickbank.lifecycle import TRANSACTION_TYPES
 from niteoweb.clickbank.lifecycle import Action
 from niteoweb.clickbank.lifecycle import Event

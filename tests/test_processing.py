@@ -4,17 +4,17 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
+from plone import api
+from zope.component import getGlobalSiteManager
+
+from helpers import T0
+from helpers import notification
 from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import interfaces
 from niteoweb.clickbank import ledger
 from niteoweb.clickbank import processing
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage import get_storage
-from plone import api
-from zope.component import getGlobalSiteManager
-
-from helpers import T0
-from helpers import notification
 
 NOW = T0 + timedelta(days=1)
 RECORD = "niteoweb.clickbank."
@@ -32,9 +32,10 @@ def handle(portal):
 
 @pytest.fixture
 def mails(portal):
-    """Messages the mock MailHost was given."""
-    portal.MailHost.reset()
-    return portal.MailHost.messages
+    """Messages given to a mock MailHost (installed for this test only)."""
+    from niteoweb.clickbank.testing import install_mock_mailhost
+
+    return install_mock_mailhost(portal).messages
 
 
 @pytest.fixture
@@ -151,7 +152,9 @@ class TestRepeats:
 class TestRevocation:
     """Refunds, chargebacks and bounced payments take access away."""
 
-    @pytest.mark.parametrize("kind,state", [("RFND", "refunded"), ("CGBK", "chargeback")])
+    @pytest.mark.parametrize(
+        "kind,state", [("RFND", "refunded"), ("CGBK", "chargeback")]
+    )
     def test_refund_and_chargeback_revoke(self, handle, kind, state):
         """The member keeps existing but loses the role."""
         handle(notification())
@@ -254,7 +257,9 @@ class TestSubscriptions:
         processing.expire(get_settings(), now=T0 + timedelta(days=40))
         assert not has_access()
         later = T0 + timedelta(days=41)
-        result = handle(notification("BILL", "AAAA1111-B002", 40, recurring=True), later)
+        result = handle(
+            notification("BILL", "AAAA1111-B002", 40, recurring=True), later
+        )
         assert result.outcome == "granted"
         assert has_access()
 
@@ -306,13 +311,15 @@ class TestSafety:
         """A sale for a Manager's email does not change that account."""
         api.user.create(email="boss@example.com", username="boss@example.com")
         role_manager = api.portal.get_tool("acl_users").portal_role_manager
-        role_manager.assignRoleToPrincipal("Manager", member("boss@example.com").getId())
+        role_manager.assignRoleToPrincipal(
+            "Manager", member("boss@example.com").getId()
+        )
         boss = member("boss@example.com")
         before = sorted(api.user.get_roles(user=boss))
         assert handle(notification(email="boss@example.com")).outcome == "protected"
-        assert handle(notification("RFND", days=1, email="boss@example.com")).outcome == (
-            "protected"
-        )
+        assert handle(
+            notification("RFND", days=1, email="boss@example.com")
+        ).outcome == ("protected")
         assert sorted(api.user.get_roles(user=member("boss@example.com"))) == before
 
     @pytest.mark.parametrize("role", ["Manager", "Site Administrator", "Editor"])
@@ -330,8 +337,11 @@ class TestEventsAndLog:
         """A new buyer: MemberCreated, MemberEnabled, NotificationReceived."""
         handle(notification())
         kinds = [type(e).__name__ for e in events]
-        assert kinds == ["MemberCreatedEvent", "MemberEnabledEvent",
-                         "NotificationReceivedEvent"]
+        assert kinds == [
+            "MemberCreatedEvent",
+            "MemberEnabledEvent",
+            "NotificationReceivedEvent",
+        ]
         assert events[0].username == "buyer@example.com"
         assert events[0].notification.receipt == "AAAA1111"
 
@@ -352,8 +362,12 @@ class TestEventsAndLog:
     def test_history_newest_first(self, handle):
         """A member's notifications are readable by code, newest first."""
         handle(notification(recurring=True))
-        handle(notification("BILL", "AAAA1111-B002", 30, recurring=True),
-               T0 + timedelta(days=30))
-        types = [r.transaction_type for r in ledger.history(get_storage(),
-                                                           "BUYER@example.com")]
+        handle(
+            notification("BILL", "AAAA1111-B002", 30, recurring=True),
+            T0 + timedelta(days=30),
+        )
+        types = [
+            r.transaction_type
+            for r in ledger.history(get_storage(), "BUYER@example.com")
+        ]
         assert types == ["BILL", "SALE"]

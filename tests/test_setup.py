@@ -54,7 +54,8 @@ class TestInstall:
         assert api.portal.get_registry_record(SETTINGS + "secret_key") == SECRET_KEY
 
     @pytest.mark.parametrize(
-        "name", ["product_id", "affiliate", "last_purchase_id", "last_purchase_timestamp"]
+        "name",
+        ["product_id", "affiliate", "last_purchase_id", "last_purchase_timestamp"],
     )
     def test_member_data_fields(self, portal, name):
         """The 2010 member data fields exist on members."""

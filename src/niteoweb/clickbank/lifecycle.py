@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
 from datetime import timedelta
-from enum import Enum
+from enum import StrEnum
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What a transaction type does to an entitlement."""
 
     PURCHASE = "purchase"
@@ -26,7 +26,7 @@ class Action(str, Enum):
     TEST = "test"
 
 
-class State(str, Enum):
+class State(StrEnum):
     """States of an entitlement; ACTIVE and CANCELLED grant access."""
 
     PENDING = "pending"  # known (e.g. a refund arrived first), no payment seen yet
@@ -127,7 +127,9 @@ def derive(events, terms: Terms, now: datetime) -> tuple[State, datetime | None]
     if not payments:
         return State.PENDING, None
     last_payment = max(payments).time
-    bounced = [e.time for e in by_action.get(Action.UNPAID, []) if e.time > last_payment]
+    bounced = [
+        e.time for e in by_action.get(Action.UNPAID, []) if e.time > last_payment
+    ]
     if bounced:
         return State.EXPIRED, min(bounced)
 

@@ -152,7 +152,9 @@ def sync(member, settings: Settings, access: bool, groups: set[str]) -> tuple[se
     wanted = groups if access else set()
     for group_id in sorted(wanted - member_groups):
         if api.group.get(groupname=group_id) is None:
-            logger.warning("Group %r of a product does not exist; creating it.", group_id)
+            logger.warning(
+                "Group %r of a product does not exist; creating it.", group_id
+            )
             api.group.create(groupname=group_id, title=group_id)
         api.group.add_user(groupname=group_id, user=member)
         added.add(f"group:{group_id}")

@@ -129,7 +129,13 @@ def _apply(storage, notification, settings, action, email, now):
             notification.transaction_type,
             notification.receipt,
         )
-        return "protected", "account with site roles left unchanged", member, touched, email
+        return (
+            "protected",
+            "account with site roles left unchanged",
+            member,
+            touched,
+            email,
+        )
 
     if action in PAYMENTS:
         members.update_purchase(member, notification)
@@ -153,7 +159,9 @@ def _apply(storage, notification, settings, action, email, now):
         outcome = "revoked"
     else:
         outcome = "updated"
-    detail = ", ".join(sorted(f"+{a}" for a in added) + sorted(f"-{r}" for r in removed))
+    detail = ", ".join(
+        sorted(f"+{a}" for a in added) + sorted(f"-{r}" for r in removed)
+    )
     return outcome, detail, member, touched, email
 
 

@@ -102,7 +102,9 @@ def is_grantable_role(role: str, portal=None) -> bool:
     if role not in portal.validRoles():
         return False
     for permission in MANAGING_PERMISSIONS:
-        roles = {r["name"] for r in portal.rolesOfPermission(permission) if r["selected"]}
+        roles = {
+            r["name"] for r in portal.rolesOfPermission(permission) if r["selected"]
+        }
         if role in roles:
             return False
     return True

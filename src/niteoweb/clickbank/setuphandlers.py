@@ -49,6 +49,6 @@ def uninstall(context):
     """
     registry = api.portal.get_tool("portal_registry")
     prefix = REGISTRY_PREFIX + "."
-    for name in [n for n in registry.records.keys() if n.startswith(prefix)]:
+    for name in list(registry.records.keys(min=prefix, max=prefix + "\uffff")):
         del registry.records[name]
     logger.info("niteoweb.clickbank uninstalled: settings removed, log kept")

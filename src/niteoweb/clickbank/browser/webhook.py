@@ -34,7 +34,9 @@ class ClickBankView(BrowserView):
         settings = get_settings()
         if not settings.secret_keys:
             logger.error("ClickBank notification refused: no secret key is set.")
-            return self._answer(503, {"error": "The ClickBank add-on is not configured."})
+            return self._answer(
+                503, {"error": "The ClickBank add-on is not configured."}
+            )
         body = self._body()
         if body is None:
             return self._answer(413, {"error": "Request body too large."})
@@ -43,7 +45,9 @@ class ClickBankView(BrowserView):
         except BodyTooLargeError:
             return self._answer(413, {"error": "Request body too large."})
         except NotConfiguredError:
-            return self._answer(503, {"error": "The ClickBank add-on is not configured."})
+            return self._answer(
+                503, {"error": "The ClickBank add-on is not configured."}
+            )
         except POSTVerificationFailedError as error:
             logger.warning(
                 "Invalid ClickBank notification from %s (%s)",

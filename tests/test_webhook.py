@@ -1,0 +1,260 @@
+"""``@@clickbank`` over real HTTP: status codes, encryption, mail, concurrency."""
+
+import contextlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+import transaction
+from plone import api
+
+from helpers import payload
+from niteoweb.clickbank import ins
+from niteoweb.clickbank import members
+from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.testing import SECRET_KEY
+
+RECORD = "niteoweb.clickbank."
+
+
+@pytest.fixture
+def portal(acceptance):
+    return acceptance["portal"]
+
+
+@pytest.fixture
+def url(acceptance):
+    return f"http://{acceptance['host']}:{acceptance['port']}/plone/@@clickbank"
+
+
+def post(url, body: bytes, **kwargs):
+    return requests.post(
+        url,
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+        **kwargs,
+    )
+
+
+def send(url, secret=SECRET_KEY, **kwargs):
+    """Encrypt a notification like ClickBank and post it."""
+    return post(url, ins.encrypt(payload(**kwargs), secret))
+
+
+def fresh():
+    """See what the server committed."""
+    transaction.abort()
+    transaction.begin()
+
+
+def has_access(email="buyer@example.com") -> bool:
+    fresh()
+    found = members.find(email)
+    return found is not None and "Member" in api.user.get_roles(user=found)
+
+
+@pytest.fixture
+def smtp(acceptance):
+    """Messages received by the layer's SMTP server during this test."""
+    inbox = acceptance["smtp"]
+    inbox.messages.clear()
+    return inbox
+
+
+def wait_for(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class TestStatusCodes:
+    """What ClickBank gets back."""
+
+    def test_get_is_405(self, url):
+        """Only POST is accepted."""
+        response = requests.get(url, timeout=30)
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "POST"
+
+    def test_sale_is_200_with_small_json(self, url):
+        """A processed notification is 200 with status and outcome."""
+        response = send(url)
+        assert response.status_code == 200
+        assert response.json() == {
+            "status": "ok",
+            "outcome": "created",
+            "receipt": "AAAA1111",
+        }
+        assert response.headers["Content-Type"].startswith("application/json")
+
+    def test_duplicate_is_200(self, url):
+        """A repeat is acknowledged so ClickBank stops retrying."""
+        send(url)
+        response = send(url)
+        assert response.status_code == 200
+        assert response.json()["status"] == "duplicate"
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"",
+            b"not json",
+            b"[]",
+            b'{"notification": "", "iv": ""}',
+            b'{"notification": "!!!", "iv": "MTIzNDU2Nzg5MDEyMzQ1Ng=="}',
+            b"notification=abc&iv=def",
+        ],
+    )
+    def test_garbage_is_400_with_one_message(self, url, body):
+        """Anything that is not an INS envelope gets the same 400 answer."""
+        response = post(url, body)
+        assert response.status_code == 400
+        assert response.json() == {"error": "Invalid ClickBank notification."}
+
+    def test_wrong_key_is_400_and_writes_nothing(self, url, portal):
+        """A body encrypted with another key is refused; nothing is written."""
+        response = send(url, secret="OTHERKEY")
+        assert response.status_code == 400
+        assert response.json() == {"error": "Invalid ClickBank notification."}
+        fresh()
+        assert len(get_storage(portal).records) == 0
+        assert members.find("buyer@example.com") is None
+
+    def test_previous_key_is_accepted(self, url, portal):
+        """During a key rotation the previous key still works."""
+        api.portal.set_registry_record(RECORD + "secret_key", "NEWKEY")
+        api.portal.set_registry_record(RECORD + "previous_secret_key", SECRET_KEY)
+        transaction.commit()
+        assert send(url).status_code == 200
+        assert send(url, secret="NEWKEY", receipt="BBBB2222").status_code == 200
+
+    def test_no_secret_key_is_503(self, url, portal):
+        """Until the admin sets the key, ClickBank is told to retry later."""
+        api.portal.get_tool("portal_registry")[RECORD + "secret_key"] = None
+        transaction.commit()
+        assert send(url).status_code == 503
+
+    def test_too_large_is_413(self, url):
+        """Bodies over the size limit are refused before decryption."""
+        response = post(url, b"{" + b" " * (ins.MAX_BODY_SIZE + 10) + b"}")
+        assert response.status_code == 413
+
+    def test_unexpected_error_is_500_and_rolls_back(self, url, portal, monkeypatch):
+        """A failure after the member was created saves nothing; ClickBank retries."""
+        from niteoweb.clickbank import ledger
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("disk full")
+
+        monkeypatch.setattr(ledger, "record", broken)
+        response = send(url)
+        assert response.status_code == 500
+        assert "disk full" not in response.text
+        assert members.find("buyer@example.com") is None or not has_access()
+        fresh()
+        assert members.find("buyer@example.com") is None
+        monkeypatch.undo()
+        assert send(url).json()["outcome"] == "created"
+
+    def test_conflict_is_retried_invisibly(self, url, monkeypatch):
+        """A ZODB conflict is retried by Zope; ClickBank sees one 200."""
+        from ZODB.POSException import ConflictError
+
+        from niteoweb.clickbank import processing
+
+        original = processing.handle
+        calls = []
+
+        def conflicting(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 1:
+                raise ConflictError("simulated")
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(processing, "handle", conflicting)
+        response = send(url)
+        assert response.status_code == 200
+        assert len(calls) == 2
+        assert has_access()
+
+
+class TestLifecycleOverHttp:
+    """Each transaction type end to end."""
+
+    def test_sale_then_refund(self, url):
+        """SALE grants the Member role; RFND removes it, the member stays."""
+        assert send(url).json()["outcome"] == "created"
+        assert has_access()
+        assert send(url, transaction_type="RFND", days=1).json()["outcome"] == "revoked"
+        fresh()
+        assert members.find("buyer@example.com") is not None
+        assert not has_access()
+
+    def test_affiliate_copy_is_ignored(self, url):
+        """The AFFILIATE copy of a sale creates nothing."""
+        assert send(url, role="AFFILIATE").json()["outcome"] == "ignored-role"
+        fresh()
+        assert members.find("buyer@example.com") is None
+
+    def test_test_button(self, url):
+        """ClickBank's Test button gets 200 and touches nobody."""
+        response = send(url, transaction_type="TEST", receipt="********")
+        assert response.status_code == 200
+        assert response.json()["outcome"] == "ignored-test"
+
+
+class TestMail:
+    """The welcome mail over real SMTP."""
+
+    def test_sale_sends_one_utf8_mail_with_link(self, url, smtp, acceptance):
+        """One well-formed mail; accents intact; the link opens the reset form."""
+        send(url, first_name="José", last_name="Müller")
+        assert wait_for(lambda: smtp.messages)
+        time.sleep(0.3)
+        assert len(smtp.messages) == 1
+        message = smtp.messages[0]
+        assert message["To"].addresses[0].addr_spec == "buyer@example.com"
+        body = message.get_content()
+        assert "José Müller" in body
+        link = next(w for w in body.split() if "/passwordreset/" in w)
+        page = requests.get(link, timeout=30)
+        assert page.status_code == 200
+        assert "password" in page.text.lower()
+
+    def test_no_mail_when_transaction_aborts(self, url, smtp, monkeypatch):
+        """A notification that fails sends no mail."""
+        from niteoweb.clickbank import ledger
+
+        monkeypatch.setattr(ledger, "record", lambda *a, **k: 1 / 0)
+        assert send(url).status_code == 500
+        time.sleep(0.5)
+        assert smtp.messages == []
+
+
+class TestConcurrency:
+    """Copies of one notification at the same time."""
+
+    def test_concurrent_duplicates_take_effect_once(self, url, portal):
+        """20 copies posted by 8 threads: one member, one record, all 2xx."""
+        body = ins.encrypt(payload(), SECRET_KEY)
+        barrier = threading.Barrier(8)
+
+        def deliver(_):
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=5)
+            return post(url, body)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            responses = list(pool.map(deliver, range(20)))
+        assert [r.status_code for r in responses] == [200] * 20
+        statuses = sorted(r.json()["status"] for r in responses)
+        assert statuses.count("ok") == 1
+        fresh()
+        assert len(get_storage(portal).records) == 1
+        assert has_access()
