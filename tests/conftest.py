@@ -1,6 +1,10 @@
 """Fixtures shared by the test suite (pytest-plone over our layers)."""
 
+import os
+
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings
 from pytest_plone import fixtures_factory
 
 from niteoweb.clickbank.testing import ACCEPTANCE_TESTING
@@ -24,3 +28,19 @@ globals().update(
 def package_name() -> str:
     """The distribution under test."""
     return "niteoweb.clickbank"
+
+
+# ``make test`` runs the quick profile; ``make stress`` sets HYPOTHESIS_PROFILE=stress.
+settings.register_profile(
+    "default",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "stress",
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -1,0 +1,30 @@
+"""Upgrade steps bring an older installation to the current profile."""
+
+from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
+from plone import api
+from plone.app.testing import TEST_USER_ID
+from plone.app.testing import setRoles
+
+PROFILE = "niteoweb.clickbank:default"
+
+
+def test_upgrade_reloads_missing_registry_records(portal, setup_tool):
+    """A site missing a newer record gets it back with its default."""
+    setRoles(portal, TEST_USER_ID, ["Manager"])
+    registry = api.portal.get_tool("portal_registry")
+    del registry.records[f"{REGISTRY_PREFIX}.grace_days"]
+    setup_tool.setLastVersionForProfile(PROFILE, "1")
+    assert setup_tool.listUpgrades(PROFILE)
+    setup_tool.upgradeProfile(PROFILE)
+    assert api.portal.get_registry_record(f"{REGISTRY_PREFIX}.grace_days") == 3
+    assert setup_tool.getLastVersionForProfile(PROFILE) == ("1000",)
+    assert setup_tool.listUpgrades(PROFILE) == []
+
+
+def test_upgrade_keeps_existing_values(portal, setup_tool):
+    """Reloading the records does not reset what the admin set."""
+    setRoles(portal, TEST_USER_ID, ["Manager"])
+    api.portal.set_registry_record(f"{REGISTRY_PREFIX}.grace_days", 9)
+    setup_tool.setLastVersionForProfile(PROFILE, "1")
+    setup_tool.upgradeProfile(PROFILE)
+    assert api.portal.get_registry_record(f"{REGISTRY_PREFIX}.grace_days") == 9
