@@ -7,7 +7,9 @@ def main(path: str) -> None:
     """Print versions.cfg for the pins in ``path``."""
     print("# Generated from constraints.txt by `make constraints`; do not edit.")
     print("[versions]")
-    for line in open(path, encoding="utf-8"):
+    with open(path, encoding="utf-8") as pins:
+        lines = pins.read().splitlines()
+    for line in lines:
         line = line.split("#")[0].strip()
         if "==" not in line or line.startswith("-"):
             continue

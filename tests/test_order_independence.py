@@ -5,15 +5,15 @@ from datetime import timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
+from plone import api
+
+from helpers import T0
+from helpers import notification
 from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage import get_storage
-from plone import api
-
-from helpers import T0
-from helpers import notification
 
 NOW = T0 + timedelta(days=45)
 STEPS = ["BILL", "BILL", "CANCEL-REBILL", "UNCANCEL-REBILL", "RFND", "CGBK", "INSF"]

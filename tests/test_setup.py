@@ -109,7 +109,7 @@ class TestUninstall:
     def test_registry_records_removed(self, portal):
         """No registry record under the add-on's prefix is left."""
         registry = api.portal.get_tool("portal_registry")
-        assert [n for n in registry.records.keys() if n.startswith(SETTINGS)] == []
+        assert [n for n in registry.records if n.startswith(SETTINGS)] == []
 
     def test_log_kept(self, portal):
         """Payment records survive an uninstall."""

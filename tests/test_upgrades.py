@@ -1,9 +1,10 @@
 """Upgrade steps bring an older installation to the current profile."""
 
-from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from plone import api
 from plone.app.testing import TEST_USER_ID
 from plone.app.testing import setRoles
+
+from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 
 PROFILE = "niteoweb.clickbank:default"
 

@@ -1,10 +1,11 @@
 """The notification log: every authentic notification, once, with its outcome.
 
-The idempotency key of a notification (see :func:`niteoweb.clickbank.ins.idempotency_key`)
-is stored in a BTree; a notification whose key is there already is a repeat and
-must change nothing. Two concurrent copies of one notification insert the same key
-into the same bucket, which ZODB refuses as a conflict: one of the two requests is
-retried, finds the key, and is answered as a duplicate.
+The idempotency key of a notification (see
+:func:`niteoweb.clickbank.ins.idempotency_key`) is stored in a BTree; a
+notification whose key is there already is a repeat and must change nothing.
+Two concurrent copies of one notification insert the same key into the same
+bucket, which ZODB refuses as a conflict: one of the two requests is retried,
+finds the key, and is answered as a duplicate.
 """
 
 import random
