@@ -20,6 +20,7 @@ from niteoweb.clickbank.errors import MemberCreationFailedError  # noqa: F401
 from niteoweb.clickbank.errors import MemberUpdateFailedError  # noqa: F401
 from niteoweb.clickbank.errors import NotConfiguredError  # noqa: F401
 from niteoweb.clickbank.errors import POSTVerificationFailedError  # noqa: F401
+from niteoweb.clickbank.mailsettings import IClickBankMailSettings
 from niteoweb.clickbank.products import parse_product_lines
 
 #: Prefix of every registry record of this add-on.
@@ -35,7 +36,7 @@ def _valid_products(lines) -> bool:
     return True
 
 
-class IClickBankSettings(Interface):
+class IClickBankSettings(IClickBankMailSettings):
     """Settings of the ClickBank integration, stored in the Plone registry."""
 
     secret_key = schema.Password(
