@@ -7,7 +7,6 @@ The exceptions of the 2010 API (``ClickBankError``, ``POSTVerificationFailedErro
 
 from zope import schema
 from zope.interface import Attribute
-from zope.interface import Interface
 from zope.interface import Invalid
 from zope.interface import implementer
 from zope.interface.interfaces import IObjectEvent
