@@ -43,7 +43,7 @@ $(INSTANCE)/etc/zope.conf: | $(STAMP)
 	$(BIN)/python scripts/make_instance.py $(INSTANCE)
 
 .PHONY: instance
-instance: $(STAMP) $(INSTANCE)/etc/zope.conf ## Create the Zope instance and the Plone site
+instance: $(STAMP) $(INSTANCE)/etc/zope.conf ## Create the Zope instance (make start adds the site)
 
 .PHONY: start
 start: instance ## Run the site in the foreground on http://$(HOST):$(PORT)/$(SITE_ID)

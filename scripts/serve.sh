@@ -6,7 +6,8 @@ bin=.venv/bin
 mkdir -p "$instance/var/mail"
 $bin/python scripts/mailsink.py "$instance/var/mail" &
 sink=$!
-trap 'kill $sink 2>/dev/null || true' EXIT
+# Background jobs ignore Ctrl-C: stop the sink when the server stops.
+trap 'kill $sink 2>/dev/null || true' EXIT INT TERM
 url="http://${HOST:-127.0.0.1}:${PORT:-8080}/${SITE_ID:-Plone}"
 cat <<MSG
 
@@ -17,4 +18,4 @@ cat <<MSG
   Mail:         sent to SMTP ${SMTP_HOST:-127.0.0.1}:${SMTP_PORT:-8025}, saved in $instance/var/mail/
 
 MSG
-exec $bin/runwsgi -v "$instance/etc/zope.ini"
+$bin/runwsgi -v "$instance/etc/zope.ini"

@@ -99,6 +99,14 @@ class TestSale:
         assert "/passwordreset/" in body
         assert "José Müller" in body
 
+    @pytest.mark.parametrize("stored", ["2010-08-18 10:00:00", "garbage", ""])
+    def test_old_style_purchase_timestamp_is_replaced(self, handle, stored):
+        """Timestamps written by older versions (naive, odd) do not break payments."""
+        handle(notification(receipt="AAAA1111"))
+        member().setMemberProperties(mapping={"last_purchase_timestamp": stored})
+        assert handle(notification(receipt="BBBB2222", days=1)).outcome == "updated"
+        assert member().getProperty("last_purchase_id") == "BBBB2222"
+
     def test_existing_member_is_not_created_again(self, handle, mails):
         """A second order of the same buyer grants, no second welcome mail."""
         handle(notification(receipt="AAAA1111"))

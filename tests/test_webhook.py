@@ -17,6 +17,12 @@ from niteoweb.clickbank.storage import get_storage
 from niteoweb.clickbank.testing import SECRET_KEY
 
 RECORD = "niteoweb.clickbank."
+INVALID = {
+    "error": {
+        "type": "InvalidNotification",
+        "message": "Invalid ClickBank notification.",
+    }
+}
 
 
 @pytest.fixture
@@ -115,13 +121,13 @@ class TestStatusCodes:
         """Anything that is not an INS envelope gets the same 400 answer."""
         response = post(url, body)
         assert response.status_code == 400
-        assert response.json() == {"error": "Invalid ClickBank notification."}
+        assert response.json() == INVALID
 
     def test_wrong_key_is_400_and_writes_nothing(self, url, portal):
         """A body encrypted with another key is refused; nothing is written."""
         response = send(url, secret="OTHERKEY")
         assert response.status_code == 400
-        assert response.json() == {"error": "Invalid ClickBank notification."}
+        assert response.json() == INVALID
         fresh()
         assert len(get_storage(portal).records) == 0
         assert members.find("buyer@example.com") is None
@@ -138,7 +144,9 @@ class TestStatusCodes:
         """Until the admin sets the key, ClickBank is told to retry later."""
         api.portal.get_tool("portal_registry")[RECORD + "secret_key"] = None
         transaction.commit()
-        assert send(url).status_code == 503
+        response = send(url)
+        assert response.status_code == 503
+        assert response.json()["error"]["type"] == "NotConfigured"
 
     def test_too_large_is_413(self, url):
         """Bodies over the size limit are refused before decryption."""

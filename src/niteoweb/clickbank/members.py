@@ -8,6 +8,7 @@ and left exactly as it is; its entitlements are still recorded.
 
 import re
 import secrets
+from datetime import UTC
 from datetime import datetime
 
 from plone import api
@@ -120,10 +121,12 @@ def update_purchase(member, notification) -> bool:
 
 
 def _parse(value: str) -> datetime:
+    """Parse a stored timestamp; unreadable or naive values (older data) as UTC."""
     try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return datetime.min.replace(tzinfo=None)
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return datetime.min.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def sync(member, settings: Settings, access: bool, groups: set[str]) -> tuple[set, set]:

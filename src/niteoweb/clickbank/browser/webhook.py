@@ -21,7 +21,8 @@ from niteoweb.clickbank.ins import MAX_BODY_SIZE
 from niteoweb.clickbank.ins import decode
 from niteoweb.clickbank.settings import get_settings
 
-INVALID = "Invalid ClickBank notification."
+NOT_CONFIGURED = "The ClickBank add-on is not configured."
+TOO_LARGE = "Request body too large."
 
 
 class ClickBankView(BrowserView):
@@ -30,31 +31,27 @@ class ClickBankView(BrowserView):
     def __call__(self):
         if self.request.method != "POST":
             self.request.response.setHeader("Allow", "POST")
-            return self._answer(405, {"error": "Only POST is accepted."})
+            return self._error(405, "MethodNotAllowed", "Only POST is accepted.")
         settings = get_settings()
         if not settings.secret_keys:
             logger.error("ClickBank notification refused: no secret key is set.")
-            return self._answer(
-                503, {"error": "The ClickBank add-on is not configured."}
-            )
+            return self._error(503, "NotConfigured", NOT_CONFIGURED)
         body = self._body()
         if body is None:
-            return self._answer(413, {"error": "Request body too large."})
+            return self._error(413, "RequestEntityTooLarge", TOO_LARGE)
         try:
             notification = decode(body, settings.secret_keys)
         except BodyTooLargeError:
-            return self._answer(413, {"error": "Request body too large."})
+            return self._error(413, "RequestEntityTooLarge", TOO_LARGE)
         except NotConfiguredError:
-            return self._answer(
-                503, {"error": "The ClickBank add-on is not configured."}
-            )
+            return self._error(503, "NotConfigured", NOT_CONFIGURED)
         except POSTVerificationFailedError as error:
             logger.warning(
                 "Invalid ClickBank notification from %s (%s)",
                 self.request.getClientAddr(),
                 getattr(error, "reason", ""),
             )
-            return self._answer(400, {"error": INVALID})
+            return self._error(400, "InvalidNotification", error.message)
 
         alsoProvides(self.request, IDisableCSRFProtection)
         try:
@@ -68,7 +65,7 @@ class ClickBankView(BrowserView):
                 notification.transaction_type,
                 notification.receipt,
             )
-            return self._answer(500, {"error": "Internal error; please retry."})
+            return self._error(500, "InternalError", "Internal error; please retry.")
         return self._answer(
             200,
             {
@@ -87,6 +84,10 @@ class ClickBankView(BrowserView):
         stdin.seek(0)
         body = stdin.read(MAX_BODY_SIZE + 1)
         return None if len(body) > MAX_BODY_SIZE else body
+
+    def _error(self, status: int, kind: str, message: str) -> str:
+        """An error answer in plone.restapi's shape."""
+        return self._answer(status, {"error": {"type": kind, "message": message}})
 
     def _answer(self, status: int, data: dict) -> str:
         response = self.request.response
