@@ -118,6 +118,59 @@ class TestClassicControlPanel:
         admin_browser.getControl(name="form.buttons.save").click()
         assert "listed more than once" in admin_browser.contents
 
+    def test_unknown_group_is_refused(self, admin_browser, functional_portal):
+        """A product naming a group that does not exist is refused, saying which."""
+        admin_browser.open(
+            functional_portal.absolute_url() + "/@@clickbank-controlpanel"
+        )
+        admin_browser.getControl(name="form.widgets.products").value = "gold | Gold"
+        admin_browser.getControl(name="form.buttons.save").click()
+        assert "These groups do not exist: Gold" in admin_browser.contents
+        transaction.begin()
+        assert api.portal.get_registry_record(RECORD + "products") == []
+        assert api.group.get(groupname="Gold") is None
+
+    def test_missing_groups_created_on_request(self, admin_browser, functional_portal):
+        """With 'Create missing groups' ticked, the groups are created and saved."""
+        admin_browser.open(
+            functional_portal.absolute_url() + "/@@clickbank-controlpanel"
+        )
+        admin_browser.getControl(name="form.widgets.products").value = "gold | Gold"
+        admin_browser.getControl(
+            name="form.widgets.create_missing_groups:list"
+        ).value = ["selected"]
+        admin_browser.getControl(name="form.buttons.save").click()
+        assert "Groups created: Gold" in admin_browser.contents
+        transaction.begin()
+        assert api.portal.get_registry_record(RECORD + "products") == ["gold | Gold"]
+        assert api.group.get(groupname="Gold") is not None
+
+    def test_send_test_notification(self, admin_browser, functional_portal):
+        """The test button delivers a TEST notification and shows the log entry."""
+        from niteoweb.clickbank.ledger import newest
+        from niteoweb.clickbank.storage import get_storage
+
+        admin_browser.open(
+            functional_portal.absolute_url() + "/@@clickbank-controlpanel"
+        )
+        admin_browser.getControl(name="form.buttons.send_test").click()
+        assert "Test notification delivered: HTTP 200" in admin_browser.contents
+        assert "ignored-test" in admin_browser.contents
+        transaction.begin()
+        (entry,) = newest(get_storage(functional_portal), 5)
+        assert entry.transaction_type == "TEST"
+        assert str(entry.id) in admin_browser.contents
+
+    def test_send_test_notification_without_key(self, admin_browser, functional_portal):
+        """Without a key the admin is told to set one first."""
+        api.portal.get_tool("portal_registry")[RECORD + "secret_key"] = None
+        transaction.commit()
+        admin_browser.open(
+            functional_portal.absolute_url() + "/@@clickbank-controlpanel"
+        )
+        admin_browser.getControl(name="form.buttons.send_test").click()
+        assert "Set and save the secret key" in admin_browser.contents
+
     def test_manager_role_is_not_offered(self, admin_browser, functional_portal):
         """Roles that manage the site cannot be chosen as the buyers' role."""
         admin_browser.open(
@@ -214,6 +267,16 @@ class TestRestControlPanel:
         )
         assert response.status_code == 400
         assert "whole number of days" in response.text
+
+    def test_patch_unknown_group_is_400(self, session, url):
+        """Over REST an unknown group is refused and nothing is saved."""
+        response = session.patch(
+            url + "/@controlpanels/clickbank", json={"products": ["gold | Nope"]}
+        )
+        assert response.status_code == 400
+        assert "These groups do not exist: Nope" in response.text
+        transaction.begin()
+        assert api.portal.get_registry_record(RECORD + "products") == []
 
     def test_patch_registry_sets_secret_key(self, session, url):
         """The secret key can be set through ``@registry`` (scripts, make start)."""

@@ -108,3 +108,9 @@ def is_grantable_role(role: str, portal=None) -> bool:
         if role in roles:
             return False
     return True
+
+
+def missing_groups(rules) -> list[str]:
+    """Groups named in product ``rules`` that do not exist on the site."""
+    wanted = sorted({group for rule in rules for group in rule.groups})
+    return [group for group in wanted if api.group.get(groupname=group) is None]

@@ -6,13 +6,34 @@ from plone.app.registry.browser.controlpanel import RegistryEditForm
 from plone.z3cform import layout
 from Products.statusmessages.interfaces import IStatusMessage
 from z3c.form import button
+from z3c.form import field
+from z3c.form.interfaces import WidgetActionExecutionError
+from zope import schema
+from zope.interface import Invalid
 
 from niteoweb.clickbank import _
+from niteoweb.clickbank.errors import NotConfiguredError
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.interfaces import IClickBankSettings
+from niteoweb.clickbank.products import parse_product_lines
+from niteoweb.clickbank.selftest import send_test_notification
+from niteoweb.clickbank.settings import missing_groups
 
 #: Fields whose value is written but never rendered back to the browser.
 SECRET_FIELDS = ("secret_key", "previous_secret_key")
+#: A form-only field (not a registry record).
+CREATE_GROUPS = "create_missing_groups"
+
+create_missing_groups = schema.Bool(
+    __name__=CREATE_GROUPS,
+    title=_("Create missing groups"),
+    description=_(
+        "Tick to create the groups named in the product list that do not exist "
+        "yet. Otherwise a product list naming an unknown group is refused."
+    ),
+    required=False,
+    default=False,
+)
 
 
 def webhook_url() -> str:
@@ -37,6 +58,12 @@ class ClickBankSettingsForm(RegistryEditForm):
             mapping={"url": webhook_url()},
         )
 
+    def updateFields(self):
+        """Add the form-only 'create missing groups' checkbox after the products."""
+        super().updateFields()
+        self.fields += field.Fields(create_missing_groups)
+        self.fields[CREATE_GROUPS].ignoreContext = True
+
     def updateWidgets(self):
         """Never send a stored secret back in the HTML."""
         super().updateWidgets()
@@ -50,20 +77,88 @@ class ClickBankSettingsForm(RegistryEditForm):
 
     def applyChanges(self, data):
         """Save; an empty secret field keeps the stored key."""
+        data.pop(CREATE_GROUPS, None)
         for name in SECRET_FIELDS:
             if not data.get(name):
                 data.pop(name, None)
         return super().applyChanges(data)
 
+    def _check_groups(self, data) -> None:
+        """Refuse unknown groups, or create them when the admin asked to."""
+        rules = parse_product_lines(data.get("products") or []).values()
+        missing = missing_groups(rules)
+        if not missing:
+            return
+        if not data.get(CREATE_GROUPS):
+            raise WidgetActionExecutionError(
+                "products",
+                Invalid(
+                    _(
+                        "These groups do not exist: ${groups}. Create them in Users "
+                        "and Groups, or tick 'Create missing groups'.",
+                        mapping={"groups": ", ".join(missing)},
+                    )
+                ),
+            )
+        for group_id in missing:
+            api.group.create(groupname=group_id, title=group_id)
+        IStatusMessage(self.request).addStatusMessage(
+            _("Groups created: ${groups}", mapping={"groups": ", ".join(missing)}),
+            "info",
+        )
+
     @button.buttonAndHandler(_("Save"), name="save")
     def handleSave(self, action):
-        """Save the settings (the base class's handler, re-declared for order)."""
+        """Save the settings after checking the product groups."""
+        data, errors = self.extractData()
+        if errors:
+            self.status = self.formErrorsMessage
+            return
+        self._check_groups(data)
         super().handleSave.func(self, action)
 
     @button.buttonAndHandler(_("Cancel"), name="cancel")
     def handleCancel(self, action):
         """Leave without saving."""
         super().handleCancel.func(self, action)
+
+    @button.buttonAndHandler(_("Send test notification"), name="send_test")
+    def handleSendTest(self, action):
+        """Deliver a TEST notification to this site's endpoint and show the result."""
+        messages = IStatusMessage(self.request)
+        try:
+            result = send_test_notification(self.context)
+        except NotConfiguredError:
+            messages.addStatusMessage(
+                _("Set and save the secret key before sending a test notification."),
+                "error",
+            )
+            return
+        entry = result.entry
+        mapping = {
+            "status": str(result.status),
+            "outcome": result.answer.get("outcome")
+            or result.answer.get("error", {}).get("message", ""),
+            "entry": str(entry.id) if entry is not None else "-",
+        }
+        if result.ok:
+            messages.addStatusMessage(
+                _(
+                    "Test notification delivered: HTTP ${status}, outcome "
+                    "${outcome}, log entry ${entry}.",
+                    mapping=mapping,
+                ),
+                "info",
+            )
+        else:
+            messages.addStatusMessage(
+                _(
+                    "Test notification failed: HTTP ${status} (${outcome}).",
+                    mapping=mapping,
+                ),
+                "error",
+            )
+        self.request.response.redirect(self.request.getURL())
 
     @button.buttonAndHandler(_("Forget previous secret key"), name="forget_previous")
     def handleForgetPrevious(self, action):

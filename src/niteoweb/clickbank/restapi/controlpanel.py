@@ -8,6 +8,7 @@ from plone.restapi.deserializer.controlpanels import ControlpanelDeserializeFrom
 from plone.restapi.interfaces import IDeserializeFromJson
 from plone.restapi.interfaces import ISerializeToJson
 from plone.restapi.serializer.controlpanels import ControlpanelSerializeToJson
+from zExceptions import BadRequest
 from zope.component import adapter
 from zope.component import getUtility
 from zope.interface import implementer
@@ -15,6 +16,8 @@ from zope.interface import implementer
 from niteoweb.clickbank.browser.controlpanel import SECRET_FIELDS
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.interfaces import IClickBankSettings
+from niteoweb.clickbank.products import parse_product_lines
+from niteoweb.clickbank.settings import missing_groups
 
 
 class IClickBankControlpanel(IControlpanel):
@@ -73,3 +76,16 @@ class ClickBankControlpanelDeserializer(ControlpanelDeserializeFromJson):
         super().__call__(mask_validation_errors=mask_validation_errors)
         for name, value in kept.items():
             setattr(proxy, name, value)
+        missing = missing_groups(parse_product_lines(proxy.products or []).values())
+        if missing:
+            raise BadRequest(
+                [
+                    {
+                        "field": "products",
+                        "error": "ValidationError",
+                        "message": "These groups do not exist: "
+                        + ", ".join(missing)
+                        + ". Create them first (@groups).",
+                    }
+                ]
+            )
