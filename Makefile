@@ -27,7 +27,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q -U pip
 
 $(STAMP): $(BIN)/python setup.py constraints.txt
-	$(BIN)/pip install -q -c constraints.txt -e ".[test]" ruff zpretty sphinx aiosmtpd
+	$(BIN)/pip install -q -c constraints.txt -e ".[test]" ruff zpretty sphinx
 	touch $(STAMP)
 
 .PHONY: install
@@ -63,8 +63,16 @@ format: $(STAMP) ## Apply ruff and zpretty formatting
 	$(BIN)/zpretty -i $$(find src -name '*.zcml' -o -name '*.xml' -o -name '*.pt')
 
 .PHONY: test
-test: lint ## Lint, then run the whole test suite (fails if no test ran)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: lint ## Lint, then run the test suite (fails if no test ran)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+.PHONY: stress
+stress: $(STAMP) ## Faults, fuzzing, load and ZEO tests (< 15 minutes)
+	HYPOTHESIS_PROFILE=stress $(BIN)/python -m pytest -m "slow or property" $(PYTEST_ARGS)
+
+.PHONY: screenshots
+screenshots: $(STAMP) ## Retake the docs' screenshots (needs Chromium)
+	SCREENSHOTS_DIR=docs/_static $(BIN)/python -m pytest tests/test_browser.py
 
 .PHONY: docs
 docs: $(STAMP) ## Build the Sphinx docs (warnings are errors)

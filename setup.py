@@ -57,12 +57,15 @@ setup(
             "zope.testbrowser",
             "hypothesis",
             "requests",
+            "aiosmtpd",
+            "playwright",
         ],
     },
     entry_points={
         "z3c.autoinclude.plugin": ["target = plone"],
         "console_scripts": [
             "clickbank-notify = niteoweb.clickbank.simulator:main",
+            "clickbank-expire = niteoweb.clickbank.cron:main",
         ],
     },
 )

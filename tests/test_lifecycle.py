@@ -182,6 +182,7 @@ def histories(draw):
     return events, list(delivered) + repeats
 
 
+@pytest.mark.property
 @settings(max_examples=300)
 @given(histories(), st.sampled_from([Terms(), MONTHLY, Terms(access_days=5)]))
 def test_order_and_repeats_do_not_change_the_result(history, terms):

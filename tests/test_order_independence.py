@@ -3,6 +3,7 @@
 import itertools
 from datetime import timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from plone import api
@@ -46,6 +47,7 @@ def final_state(email):
     ), owned
 
 
+@pytest.mark.property
 @given(
     steps=st.lists(st.sampled_from(STEPS), max_size=6),
     data=st.data(),
