@@ -39,7 +39,12 @@ def main(instance: str) -> None:
     start = text.index("<filestorage>")
     start = text.rindex("\n", 0, start) + 1
     end = text.index("</filestorage>") + len("</filestorage>\n")
-    conf.write_text(text[:start] + storage + text[end:])
+    text = text[:start] + storage + text[end:]
+    # Plone reads .mo files; compile the add-ons' .po files when Zope starts.
+    text = text.replace(
+        "<environment>\n", "<environment>\n  zope_i18n_compile_mo_files true\n", 1
+    )
+    conf.write_text(text)
 
     ini = home / "etc" / "zope.ini"
     lines = []

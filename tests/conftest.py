@@ -25,6 +25,20 @@ globals().update(
 
 
 @pytest.fixture
+def mails(portal, monkeypatch):
+    """Messages given to a mock MailHost (installed for this test only).
+
+    Integration tests never commit, so mail is handed over at once instead of
+    after the commit; tests over HTTP see the real after-commit delivery.
+    """
+    from niteoweb.clickbank import mail
+    from niteoweb.clickbank.testing import install_mock_mailhost
+
+    monkeypatch.setattr(mail, "after_commit", lambda callback, *a: callback(True, *a))
+    return install_mock_mailhost(portal).messages
+
+
+@pytest.fixture
 def package_name() -> str:
     """The distribution under test."""
     return "niteoweb.clickbank"

@@ -13,6 +13,7 @@ from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import interfaces
 from niteoweb.clickbank import ledger
 from niteoweb.clickbank import processing
+from niteoweb.clickbank import sweep
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage import get_storage
 
@@ -28,14 +29,6 @@ def handle(portal):
         return processing.handle(n, get_settings(), now=now)
 
     return handle
-
-
-@pytest.fixture
-def mails(portal):
-    """Messages given to a mock MailHost (installed for this test only)."""
-    from niteoweb.clickbank.testing import install_mock_mailhost
-
-    return install_mock_mailhost(portal).messages
 
 
 @pytest.fixture
@@ -245,9 +238,9 @@ class TestSubscriptions:
         """The expiry sweep takes access away when the period is over."""
         handle(notification(recurring=True))
         handle(notification("CANCEL-REBILL", days=5, recurring=True))
-        assert processing.expire(get_settings(), now=T0 + timedelta(days=10)) == []
-        due = processing.expire(get_settings(), now=T0 + timedelta(days=31))
-        assert len(due) == 1
+        assert sweep.expire(get_settings(), now=T0 + timedelta(days=10)).due == ()
+        report = sweep.expire(get_settings(), now=T0 + timedelta(days=31))
+        assert report.due == (("AAAA1111", "1"),)
         assert not has_access()
         assert any(isinstance(e, interfaces.MemberDisabledEvent) for e in events)
 
@@ -256,13 +249,13 @@ class TestSubscriptions:
         handle(notification(recurring=True))
         handle(notification("CANCEL-REBILL", days=5, recurring=True))
         later = T0 + timedelta(days=31)
-        assert len(processing.expire(get_settings(), now=later, dry_run=True)) == 1
+        assert len(sweep.expire(get_settings(), now=later, dry_run=True).due) == 1
         assert has_access()
 
     def test_bill_reactivates_expired_subscription(self, handle):
         """A late BILL gives access back after expiry."""
         handle(notification(recurring=True))
-        processing.expire(get_settings(), now=T0 + timedelta(days=40))
+        sweep.expire(get_settings(), now=T0 + timedelta(days=40))
         assert not has_access()
         later = T0 + timedelta(days=41)
         result = handle(

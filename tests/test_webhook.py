@@ -235,6 +235,23 @@ class TestMail:
         assert page.status_code == 200
         assert "password" in page.text.lower()
 
+    def test_mail_server_down_does_not_lose_the_sale(self, url, portal, smtp):
+        """With SMTP unreachable the sale is still saved and answered 200."""
+        from niteoweb.clickbank.testing import free_port
+
+        mailhost = portal.MailHost
+        working_port = mailhost.smtp_port
+        mailhost.smtp_port = free_port()
+        transaction.commit()
+        try:
+            response = send(url)
+            assert response.status_code == 200
+            assert response.json()["outcome"] == "created"
+            assert has_access()
+        finally:
+            mailhost.smtp_port = working_port
+            transaction.commit()
+
     def test_no_mail_when_transaction_aborts(self, url, smtp, monkeypatch):
         """A notification that fails sends no mail."""
         from niteoweb.clickbank import ledger

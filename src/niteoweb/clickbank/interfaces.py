@@ -52,8 +52,9 @@ class IClickBankSettings(IClickBankMailSettings):
         title=_("Previous secret key"),
         description=_(
             "While you change the key in ClickBank, notifications encrypted with the "
-            "old key keep being accepted if you put it here. Empty it when the "
-            "rotation is done. Leave empty to keep the current value."
+            "old key keep being accepted if you put it here. Like the secret key it "
+            "is never shown; when the rotation is done, remove it with the button "
+            "'Forget previous secret key'."
         ),
         required=False,
     )

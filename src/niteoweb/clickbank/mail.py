@@ -1,29 +1,77 @@
 """The welcome mail: login name and a one-time link to choose a password.
 
-Mail goes through Plone's MailHost, which hands it over only when the transaction
-commits: a notification that fails and is rolled back sends nothing. The
+The mail is handed to Plone's MailHost only after the transaction has committed
+(an after-commit hook): a notification that fails and is rolled back sends
+nothing, and a mail server that is down or refuses the mail never costs a sale —
+the failure is logged and the buyer can still use "Forgot your password?". The
 password is never mailed; the link is Plone's own password-reset link.
+
+The text is the admin's (Site Setup → ClickBank → Welcome mails) for the order
+language when set, else the built-in ``emails/welcome-<language>.txt``; orders in
+a language without a mail get the English one.
 """
 
+from email.charset import QP
+from email.charset import Charset
+from email.mime.text import MIMEText
+from email.utils import formataddr
 from pathlib import Path
 from string import Template
 
+import transaction
 from plone import api
+from zope.interface import Invalid
 
 from niteoweb.clickbank import logger
+from niteoweb.clickbank.mailsettings import LANGUAGES
+from niteoweb.clickbank.mailsettings import REQUIRED_IN_BODY
+from niteoweb.clickbank.mailsettings import check_template
+from niteoweb.clickbank.mailsettings import field_names
+from niteoweb.clickbank.settings import record_name
 
 TEMPLATES = Path(__file__).parent / "emails"
 DEFAULT_LANGUAGE = "EN"
 
+# Quoted-printable keeps the mostly-ASCII source of a mail readable.
+UTF8 = Charset("utf-8")
+UTF8.body_encoding = QP
 
-def template_for(language: str) -> tuple[str, str]:
-    """Return ``(subject, body)`` templates for a ClickBank order language."""
-    path = TEMPLATES / f"welcome-{(language or '').lower()}.txt"
-    if not path.is_file():
-        path = TEMPLATES / f"welcome-{DEFAULT_LANGUAGE.lower()}.txt"
+
+def mail_language(language: str | None) -> str:
+    """The order language (``de`` → ``DE``) if it has a mail, else ``EN``."""
+    code = (language or "").strip().upper()
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def builtin_template(language: str | None) -> tuple[str, str]:
+    """Return the built-in ``(subject, body)`` templates of an order language."""
+    path = TEMPLATES / f"welcome-{mail_language(language).lower()}.txt"
     head, _, body = path.read_text(encoding="utf-8").partition("\n\n")
-    subject = head.removeprefix("Subject:").strip()
-    return subject, body
+    return head.removeprefix("Subject:").strip(), body
+
+
+def admin_text(field_name: str, required: str | None = None) -> str | None:
+    """The admin's text in a mail settings field; None if empty or unusable."""
+    text = api.portal.get_registry_record(record_name(field_name), default=None)
+    if not text or not text.strip():
+        return None
+    try:
+        check_template(text, required)
+    except Invalid as error:
+        # Set around the form (records keep no constraint): never send it broken.
+        logger.warning("%s ignored, the built-in text is used: %s", field_name, error)
+        return None
+    return text.replace("\r\n", "\n")  # browsers send textareas with CRLF
+
+
+def template_for(language: str | None) -> tuple[str, str]:
+    """Return ``(subject, body)`` templates for a ClickBank order language."""
+    subject, body = builtin_template(language)
+    subject_field, body_field = field_names(mail_language(language))
+    return (
+        admin_text(subject_field) or subject,
+        admin_text(body_field, required=REQUIRED_IN_BODY) or body,
+    )
 
 
 def set_password_url(member) -> tuple[str, int]:
@@ -46,29 +94,56 @@ def render_welcome(member, language: str = DEFAULT_LANGUAGE) -> tuple[str, str]:
         "site_title": api.portal.get().Title(),
     }
     subject, body = template_for(language)
-    return Template(subject).safe_substitute(values), Template(body).safe_substitute(
-        values
-    )
+    subject = Template(subject).safe_substitute(values)
+    # One line whatever the values hold: no header injection through a name.
+    return " ".join(subject.split()), Template(body).safe_substitute(values)
+
+
+def after_commit(callback, *args) -> None:
+    """Call ``callback(committed, *args)`` when the current transaction ends."""
+    transaction.get().addAfterCommitHook(callback, args)
 
 
 def send_welcome(member, language: str = DEFAULT_LANGUAGE) -> bool:
-    """Queue the welcome mail; it leaves when the transaction commits.
+    """Prepare the welcome mail; it is sent once the transaction has committed.
 
-    Returns False (and logs why) when the site cannot send mail: the member is
-    created all the same and can use "Forgot your password?".
+    Returns False (and logs why) when the site has no sender address: the
+    member is created all the same.
     """
     subject, body = render_welcome(member, language)
+    sender = api.portal.get_registry_record("plone.email_from_address", default="")
+    if not sender:
+        logger.warning("Welcome mail not sent: the site has no sender address.")
+        return False
+    name = api.portal.get_registry_record("plone.email_from_name", default="") or ""
+    after_commit(
+        _deliver,
+        api.portal.get_tool("MailHost"),
+        # A message, not a string: MailHost would parse a string's first lines
+        # as headers ("Note: …" would vanish from the text).
+        MIMEText(body, "plain", UTF8),
+        member.getProperty("email"),
+        formataddr((name, sender)),
+        subject,
+    )
+    return True
+
+
+def _deliver(committed: bool, mailhost, message, recipient, sender, subject) -> None:
+    """Send a prepared mail if its transaction committed; never raise."""
+    if not committed:
+        return
     try:
-        api.portal.send_email(
-            recipient=member.getProperty("email"),
+        mailhost.send(
+            message,
+            mto=recipient,
+            mfrom=sender,
             subject=subject,
-            body=body,
-            immediate=False,
+            charset="utf-8",
+            immediate=True,
         )
-    except Exception as error:  # noqa: BLE001 - a mail problem must not lose a sale
+    except Exception as error:  # noqa: BLE001 - the sale is saved; only log
         logger.warning(
-            "Welcome mail not sent (%s); the member was created.",
+            "Welcome mail could not be sent (%s); the member was created.",
             type(error).__name__,
         )
-        return False
-    return True

@@ -2,9 +2,26 @@
 
 from dataclasses import dataclass
 
+from zope.i18n import interpolate
 from zope.interface import Invalid
 
 from niteoweb.clickbank import _
+
+
+class SettingsInvalid(Invalid):
+    """A settings value is refused; ``str()`` is the message with its values.
+
+    Forms translate the message; REST clients get ``str(error)``, which would
+    otherwise show the raw ``${...}`` placeholders.
+    """
+
+    def __str__(self):
+        message = self.args[0]
+        mapping = {
+            key: interpolate(str(value), getattr(value, "mapping", None))
+            for key, value in (getattr(message, "mapping", None) or {}).items()
+        }
+        return interpolate(str(message), mapping)
 
 
 @dataclass(frozen=True)
@@ -22,7 +39,7 @@ def _days(text: str, what: str, line: str) -> int | None:
     if not text:
         return None
     if not text.isdigit() or int(text) < 1:
-        raise Invalid(
+        raise SettingsInvalid(
             _(
                 "Product line '${line}': ${what} must be a whole number of days "
                 "(1 or more) or empty.",
@@ -39,7 +56,7 @@ def parse_product_line(line: str) -> ProductRule:
     """
     parts = [part.strip() for part in line.split("|")]
     if len(parts) > 4:
-        raise Invalid(
+        raise SettingsInvalid(
             _(
                 "Product line '${line}' has more than four parts separated by '|'.",
                 mapping={"line": line},
@@ -48,7 +65,7 @@ def parse_product_line(line: str) -> ProductRule:
     parts += [""] * (4 - len(parts))
     item_no, groups, access_days, billing_days = parts
     if not item_no or any(ch.isspace() for ch in item_no) or len(item_no) > 64:
-        raise Invalid(
+        raise SettingsInvalid(
             _(
                 "Product line '${line}' must start with a ClickBank item number "
                 "(no spaces).",
@@ -59,8 +76,8 @@ def parse_product_line(line: str) -> ProductRule:
     return ProductRule(
         item_no=item_no,
         groups=group_ids,
-        access_days=_days(access_days, "access days", line),
-        billing_days=_days(billing_days, "billing period days", line),
+        access_days=_days(access_days, _("access days"), line),
+        billing_days=_days(billing_days, _("billing period days"), line),
     )
 
 
@@ -72,7 +89,7 @@ def parse_product_lines(lines) -> dict[str, ProductRule]:
             continue
         rule = parse_product_line(line)
         if rule.item_no in rules:
-            raise Invalid(
+            raise SettingsInvalid(
                 _(
                     "Item number '${item}' is listed more than once.",
                     mapping={"item": rule.item_no},
