@@ -1,0 +1,162 @@
+"""REST services over the notification log, for site managers.
+
+``GET @clickbank-log`` (a filtered page of the log, without payloads),
+``GET @clickbank-log/<id>`` (one record with its decrypted notification) and
+``GET @clickbank-member?email=`` or ``@clickbank-member/<email>`` (one buyer).
+Bad input is answered ``400``, an unknown record or buyer ``404``, both as
+``{"error": {"type": ..., "message": ...}}``.
+"""
+
+from urllib.parse import urlencode
+
+from plone.restapi.services import Service
+from zope.interface import implementer
+from zope.publisher.interfaces import IPublishTraverse
+
+from niteoweb.clickbank import entitlements
+from niteoweb.clickbank import ledger
+from niteoweb.clickbank import logquery
+from niteoweb.clickbank import members
+from niteoweb.clickbank.logquery import read_storage
+
+
+def _url(base: str, params: dict) -> str:
+    query = urlencode({k: v for k, v in params.items() if v not in ("", None)})
+    return f"{base}?{query}" if query else base
+
+
+@implementer(IPublishTraverse)
+class TraversingService(Service):
+    """A service that takes the path segments after its name as parameters."""
+
+    #: The name the service is registered under (``@...``).
+    service_name = ""
+
+    def __init__(self, context, request):
+        super().__init__(context, request)
+        self.params = []
+
+    def publishTraverse(self, request, name):  # noqa: N802 - zope.publisher API
+        """Keep ``name`` as a parameter instead of traversing to it."""
+        self.params.append(name)
+        return self
+
+    def error(self, status: int, kind: str, message: str) -> dict:
+        """Set ``status`` and return plone.restapi's error body."""
+        self.request.response.setStatus(status)
+        return {"error": {"type": kind, "message": message}}
+
+    @property
+    def service_url(self) -> str:
+        """The URL of this service on the site root, without parameters."""
+        return f"{self.context.absolute_url()}/{self.service_name}"
+
+    def record_url(self, record: ledger.NotificationRecord) -> str:
+        """The URL of ``GET @clickbank-log/<id>``."""
+        return f"{self.context.absolute_url()}/{LogGet.service_name}/{record.id}"
+
+    def record_item(self, record: ledger.NotificationRecord) -> dict:
+        """A record as listed: its summary and the URL of its detail."""
+        return {"@id": self.record_url(record), **logquery.summary(record)}
+
+
+class LogGet(TraversingService):
+    """``GET @clickbank-log`` and ``GET @clickbank-log/<id>``."""
+
+    service_name = "@clickbank-log"
+
+    def reply(self):
+        """A page of the log, or one record with its payload."""
+        if len(self.params) > 1:
+            return self.error(404, "NotFound", "No such ClickBank log resource.")
+        if self.params:
+            return self.reply_record(self.params[0])
+        form = self.request.form
+        try:
+            query = logquery.parse_query(form)
+            b_start, b_size = logquery.parse_batch(form)
+        except logquery.InvalidLogQuery as error:
+            return self.error(400, "BadRequest", str(error))
+        page = logquery.search(read_storage(), query, b_start, b_size)
+        return {
+            "@id": self.batch_url(query, page.b_start, page.b_size),
+            "items_total": page.total,
+            "items": [self.record_item(record) for record in page.records],
+            "batching": self.batching(query, page),
+        }
+
+    def reply_record(self, record_id: str) -> dict:
+        """One record with its decrypted notification (None once blanked)."""
+        record = logquery.get_record(read_storage(), record_id)
+        if record is None:
+            return self.error(
+                404, "NotFound", "No ClickBank notification with this id."
+            )
+        return {
+            **self.record_item(record),
+            "vendor": record.vendor,
+            "role": record.role,
+            "attempt_count": record.attempt_count,
+            "payload": record.payload or None,
+        }
+
+    def batch_url(self, query: logquery.LogQuery, b_start: int, b_size: int) -> str:
+        """The URL of the page of ``query`` that starts at ``b_start``."""
+        return _url(
+            self.service_url, {**query.params(), "b_start": b_start, "b_size": b_size}
+        )
+
+    def batching(self, query: logquery.LogQuery, page: logquery.Page) -> dict:
+        """Links to the first, previous, next and (when known) last page."""
+        size = page.b_size
+        links = {
+            "@id": self.batch_url(query, page.b_start, size),
+            "first": self.batch_url(query, 0, size),
+        }
+        if page.has_previous:
+            links["prev"] = self.batch_url(query, max(page.b_start - size, 0), size)
+        if page.has_next:
+            links["next"] = self.batch_url(query, page.b_start + size, size)
+        if page.total is not None:
+            last = max(page.total - 1, 0) // size * size
+            links["last"] = self.batch_url(query, last, size)
+        return links
+
+
+class MemberGet(TraversingService):
+    """``GET @clickbank-member?email=`` and ``GET @clickbank-member/<email>``."""
+
+    service_name = "@clickbank-member"
+
+    def reply(self):
+        """The buyer's member, entitlements and notifications, newest first."""
+        if len(self.params) > 1:
+            return self.error(404, "NotFound", "No such ClickBank buyer resource.")
+        email = self.params[0] if self.params else self.request.form.get("email", "")
+        if not isinstance(email, str) or not members.normalize_email(email):
+            return self.error(400, "BadRequest", "Give the buyer's email address.")
+        email = members.normalize_email(email)
+        storage = read_storage()
+        member = members.find(email)
+        owned = entitlements.for_buyer(storage, email)
+        history = ledger.history(storage, email)
+        if member is None and not owned and not history:
+            return self.error(404, "NotFound", "Nothing is known about this buyer.")
+        return {
+            "@id": _url(self.service_url, {"email": email}),
+            "email": email,
+            "member": self.member_item(member),
+            "entitlements": [logquery.entitlement_summary(e) for e in owned],
+            "history": [self.record_item(record) for record in history],
+        }
+
+    def member_item(self, member) -> dict | None:
+        """The member's id, login, full name and ``@users`` URL; None if none."""
+        if member is None:
+            return None
+        return {
+            "@id": f"{self.context.absolute_url()}/@users/{member.getId()}",
+            "id": member.getId(),
+            "login": member.getUserName(),
+            "fullname": member.getProperty("fullname", ""),
+        }
