@@ -1,8 +1,9 @@
-"""What one authentic notification does to the site, and the expiry sweep.
+"""What one authentic notification does to the site.
 
 ``handle`` wires the steps of the design together: ledger (seen before?),
 lifecycle (entitlements), members (role and groups), events and mail. The
-``@@clickbank`` view calls it inside the request's transaction.
+``@@clickbank`` view calls it inside the request's transaction. The expiry
+sweep lives in :mod:`niteoweb.clickbank.sweep`.
 """
 
 from dataclasses import dataclass
@@ -170,26 +171,3 @@ def buyer_access(storage, email: str, settings: Settings) -> tuple[bool, set[str
     granting = [e for e in entitlements.for_buyer(storage, email) if e.grants_access]
     groups = {g for e in granting for g in settings.product(e.item_no).groups}
     return bool(granting), groups
-
-
-def expire(settings: Settings, now: datetime | None = None, dry_run: bool = False):
-    """Revoke access whose paid period is over; returns the entitlements due.
-
-    Reads only the due entries of the expiry index.
-    """
-    now = now or datetime.now(UTC)
-    storage = get_storage()
-    due = entitlements.due(storage, now)
-    if dry_run:
-        return due
-    for entitlement in due:
-        entitlements.refresh(storage, entitlement, settings, now)
-        member = members.find(entitlement.email) if entitlement.email else None
-        if member is None or members.is_protected(member, settings):
-            continue
-        access, groups = buyer_access(storage, entitlement.email, settings)
-        added, removed = members.sync(member, settings, access, groups)
-        if f"role:{settings.member_role}" in removed:
-            notify(MemberDisabledEvent(member, None, entitlement))
-    logger.info("ClickBank expiry sweep: %d entitlement(s) expired", len(due))
-    return due

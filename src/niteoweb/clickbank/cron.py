@@ -1,0 +1,172 @@
+"""``clickbank-expire``: run the expiry and retention sweep from cron.
+
+Usage::
+
+    clickbank-expire [--dry-run] [--site Plone] [--verbose] ZOPE_CONF
+
+It opens the database of ZOPE_CONF the way ``zconsole`` does, runs
+:func:`niteoweb.clickbank.sweep.run` on the site as a Manager, commits (retrying
+up to three times on a ZODB conflict), prints a one-line summary and exits with
+0 (done) or 1 (failed; the reason is on stderr); bad arguments exit with 2, as
+argparse does. A crontab line, hourly::
+
+    17 * * * * cd /srv/site && .venv/bin/clickbank-expire --site Plone instance/etc/zope.conf
+
+A FileStorage is locked by the process that opened it: while the Zope server
+runs on a FileStorage this command cannot open it and exits with 1. Then either
+serve the database through ZEO (the server and this command are both clients),
+or let cron call the running server's ``@@clickbank-expire`` view with a Manager
+account (POST with plone.protect's token)::
+
+    SITE=https://example.org/Plone
+    TOKEN=$(curl -fs --netrc-file ~/.plone-netrc "$SITE/@@authenticator/token")
+    curl -fs --netrc-file ~/.plone-netrc -X POST -H "X-CSRF-TOKEN: $TOKEN" \\
+        -H "Accept: application/json" "$SITE/@@clickbank-expire"
+"""  # noqa: E501 - the crontab line stays whole, to copy
+
+import argparse
+import logging
+import sys
+
+import transaction
+from AccessControl.SecurityManagement import getSecurityManager
+from AccessControl.SecurityManagement import newSecurityManager
+from AccessControl.SecurityManagement import setSecurityManager
+from AccessControl.users import UnrestrictedUser
+from plone.base.interfaces import IPloneSiteRoot
+from ZODB.POSException import ConflictError
+from zope.component.hooks import getSite
+from zope.component.hooks import setSite
+
+from niteoweb.clickbank import PACKAGE_NAME
+from niteoweb.clickbank import logger
+from niteoweb.clickbank import sweep
+from niteoweb.clickbank.settings import get_settings
+
+#: How often a sweep that hit a ZODB conflict is tried in all.
+ATTEMPTS = 3
+
+
+def open_app(zope_conf: str):
+    """Configure Zope from ``zope_conf``, open its database; return the root.
+
+    The root carries a request (as in ``zconsole``). Raises what ZConfig or the
+    storage raise, e.g. ``zc.lockfile.LockError`` for a FileStorage in use.
+    """
+    import Zope2
+    from Testing.makerequest import makerequest
+    from zope.globalrequest import setRequest
+    from Zope2.Startup.run import configure_wsgi
+
+    configure_wsgi(zope_conf)
+    app = makerequest(Zope2.app())
+    app.REQUEST["PARENTS"] = [app]
+    setRequest(app.REQUEST)
+    return app
+
+
+def close_app(app) -> None:
+    """Abort what is left of the transaction and close the database."""
+    transaction.abort()
+    connection = app._p_jar
+    connection.close()
+    connection.db().close()
+
+
+def find_site(app, site_id: str):
+    """The Plone site at path ``site_id`` in ``app``; raises ``LookupError``."""
+    site = app.unrestrictedTraverse(site_id.strip("/"), None)
+    if site is None or not IPloneSiteRoot.providedBy(site):
+        raise LookupError(f"no Plone site {site_id!r} in this database")
+    return site
+
+
+def sweep_site(app, site_id: str = "Plone", dry_run: bool = False, now=None):
+    """Run the sweep on a site as a Manager and commit; return the report.
+
+    A dry run aborts instead of committing. A ``ConflictError`` is retried
+    :data:`ATTEMPTS` times in all, then raised. Raises ``LookupError`` if there
+    is no such site.
+    """
+    previous_site, previous_security = getSite(), getSecurityManager()
+    user = UnrestrictedUser("clickbank-expire", "", ("Manager",), ())
+    newSecurityManager(None, user.__of__(app.acl_users))
+    try:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                setSite(find_site(app, site_id))
+                report = sweep.run(get_settings(), now=now, dry_run=dry_run)
+                if dry_run:
+                    transaction.abort()
+                else:
+                    transaction.commit()
+                return report
+            except ConflictError:
+                transaction.abort()
+                if attempt == ATTEMPTS:
+                    raise
+                logger.warning(
+                    "ClickBank sweep: database conflict, retrying (%d/%d)",
+                    attempt + 1,
+                    ATTEMPTS,
+                )
+    finally:
+        setSite(previous_site)
+        setSecurityManager(previous_security)
+
+
+def summary(report: sweep.SweepReport) -> str:
+    """One line for the cron mail: what was due, revoked and blanked."""
+    prefix = "dry run: " if report.dry_run else ""
+    return (
+        f"{prefix}{len(report.due)} entitlement(s) due, "
+        f"{report.revoked} member(s) lost access, "
+        f"{report.blanked} log record(s) blanked"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clickbank-expire",
+        description="Expire lapsed ClickBank access and blank old customer data.",
+    )
+    parser.add_argument("zope_conf", metavar="ZOPE_CONF", help="path to zope.conf")
+    parser.add_argument("--site", default="Plone", help="id of the Plone site")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="report only, change nothing"
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="log each revocation (no customer data)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit code (0 done, 1 failed)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger(PACKAGE_NAME).setLevel(logging.INFO)
+    try:
+        app = open_app(args.zope_conf)
+    except Exception as error:  # noqa: BLE001 - any reason: report and fail
+        print(
+            f"clickbank-expire: cannot open {args.zope_conf}: {error}", file=sys.stderr
+        )
+        return 1
+    try:
+        report = sweep_site(app, args.site, dry_run=args.dry_run)
+    except LookupError as error:
+        print(f"clickbank-expire: {error}", file=sys.stderr)
+        return 1
+    except Exception:  # noqa: BLE001 - the traceback goes to stderr
+        logger.exception("clickbank-expire: the sweep failed; nothing was saved")
+        return 1
+    finally:
+        close_app(app)
+    print(f"clickbank-expire: {summary(report)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The periodic sweep: expire lapsed access and blank old customer data.
+
+:func:`expire` takes access away when a cancelled or unpaid subscription (or a
+one-off product with limited days) reaches its ``valid_until``;
+:func:`blank_old_payloads` forgets the decrypted notifications older than the
+retention period. Both read an ordered index from where the work starts, so their
+cost grows with the work to do, not with the number of buyers or records.
+:func:`run` does both; the ``@@clickbank-expire`` view and the
+``clickbank-expire`` command call it.
+
+Customer data is never logged at INFO or above: receipts and item numbers only.
+"""
+
+from dataclasses import dataclass
+from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+from zope.event import notify
+
+from niteoweb.clickbank import entitlements
+from niteoweb.clickbank import logger
+from niteoweb.clickbank import members
+from niteoweb.clickbank.interfaces import MemberDisabledEvent
+from niteoweb.clickbank.processing import buyer_access
+from niteoweb.clickbank.settings import Settings
+from niteoweb.clickbank.storage import get_storage
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What a sweep found and did.
+
+    ``due``: keys ``(receipt, itemNo)`` of the entitlements whose access period
+    was over; ``revoked``: members who lost the member role (always 0 in a dry
+    run); ``blanked``: log records whose customer data was blanked (in a dry run:
+    would be blanked).
+    """
+
+    now: datetime
+    due: tuple[tuple[str, str], ...] = ()
+    revoked: int = 0
+    dry_run: bool = False
+    blanked: int = 0
+
+
+def _moment(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware, e.g. datetime.now(UTC)")
+    return now
+
+
+def expire(
+    settings: Settings, now: datetime | None = None, dry_run: bool = False
+) -> SweepReport:
+    """Revoke the access whose paid period is over at ``now`` (default: now).
+
+    Reads only the due entries of the expiry index, re-derives each entitlement
+    and syncs each buyer concerned once; fires ``MemberDisabledEvent`` for every
+    member who loses the member role. Accounts that manage the site are left
+    unchanged (their entitlements are still updated). ``dry_run`` changes
+    nothing. Raises ``ValueError`` for a naive ``now``.
+    """
+    now = _moment(now)
+    storage = get_storage(create=not dry_run)
+    due = entitlements.due(storage, now) if storage is not None else []
+    report = SweepReport(now=now, due=tuple(e.key for e in due), dry_run=dry_run)
+    if dry_run or not due:
+        return report
+
+    buyers = {}  # email → first entitlement concerned, for the event
+    for entitlement in due:
+        if entitlements.refresh(storage, entitlement, settings, now):
+            logger.info(
+                "ClickBank expiry: %s/%s is %s",
+                entitlement.original_receipt,
+                entitlement.item_no,
+                entitlement.state,
+            )
+        if entitlement.email:
+            buyers.setdefault(entitlement.email, entitlement)
+
+    revoked = 0
+    role = f"role:{settings.member_role}"
+    for email, entitlement in buyers.items():
+        member = members.find(email)
+        if member is None:
+            continue
+        if members.is_protected(member, settings):
+            logger.warning(
+                "ClickBank expiry: the buyer of %s holds roles that manage the "
+                "site; the account was left unchanged.",
+                entitlement.original_receipt,
+            )
+            continue
+        access, groups = buyer_access(storage, email, settings)
+        _, removed = members.sync(member, settings, access, groups)
+        if role in removed:
+            revoked += 1
+            logger.info(
+                "ClickBank expiry: the buyer of %s/%s lost %s",
+                entitlement.original_receipt,
+                entitlement.item_no,
+                role,
+            )
+            notify(MemberDisabledEvent(member, None, entitlement))
+    logger.info(
+        "ClickBank expiry sweep: %d entitlement(s) due, %d member(s) lost access",
+        len(due),
+        revoked,
+    )
+    return replace(report, revoked=revoked)
+
+
+def first_record_id(moment: datetime) -> int:
+    """The smallest log record id a notification received at ``moment`` can get.
+
+    Record ids are microseconds since the epoch × 1000 plus a random part (see
+    :mod:`niteoweb.clickbank.ledger`), so the log is ordered by time of receipt.
+    """
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def blank_old_payloads(
+    settings: Settings, now: datetime | None = None, dry_run: bool = False
+) -> int:
+    """Blank the decrypted notifications older than ``log_retention_days``.
+
+    Receipt, type, outcome, times and the buyer's email (the member's history)
+    are kept. Returns how many records were blanked (with ``dry_run``: would be,
+    nothing changes). Starts from the storage's ``retention_cursor``, the
+    cutoff of the previous run, so that no record is visited twice. Raises
+    ``ValueError`` for a naive ``now``.
+    """
+    now = _moment(now)
+    storage = get_storage(create=not dry_run)
+    if storage is None:
+        return 0
+    cursor = getattr(storage, "retention_cursor", 0)  # storages before 1.0 lack it
+    cutoff = first_record_id(now - timedelta(days=settings.log_retention_days))
+    if cutoff <= cursor:
+        return 0
+    blanked = 0
+    for record in storage.records.values(min=cursor, max=cutoff, excludemax=True):
+        if record.payload is not None:
+            blanked += 1
+            if not dry_run:
+                record.payload = None
+    if not dry_run:
+        storage.retention_cursor = cutoff
+        if blanked:
+            logger.info(
+                "ClickBank retention: customer data of %d log record(s) older "
+                "than %d day(s) blanked",
+                blanked,
+                settings.log_retention_days,
+            )
+    return blanked
+
+
+def run(
+    settings: Settings, now: datetime | None = None, dry_run: bool = False
+) -> SweepReport:
+    """:func:`expire` and :func:`blank_old_payloads` at one ``now``; one report."""
+    now = _moment(now)
+    report = expire(settings, now=now, dry_run=dry_run)
+    return replace(report, blanked=blank_old_payloads(settings, now, dry_run))

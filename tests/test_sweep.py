@@ -1,0 +1,658 @@
+"""The expiry and retention sweep: sweep.py, @@clickbank-expire and clickbank-expire."""
+
+import dataclasses
+import json
+import logging
+import os
+import subprocess
+import sys
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import transaction
+from AccessControl.SecurityManagement import getSecurityManager
+from plone import api
+from plone.app.testing import SITE_OWNER_NAME
+from plone.app.testing import SITE_OWNER_PASSWORD
+from plone.app.testing import TEST_USER_NAME
+from plone.app.testing import TEST_USER_PASSWORD
+from plone.testing.zope import Browser
+from ZODB.POSException import ConflictError
+from zope.component import getGlobalSiteManager
+
+from helpers import T0
+from helpers import notification
+from helpers import payload
+from niteoweb.clickbank import cron
+from niteoweb.clickbank import entitlements
+from niteoweb.clickbank import ins
+from niteoweb.clickbank import interfaces
+from niteoweb.clickbank import ledger
+from niteoweb.clickbank import members
+from niteoweb.clickbank import processing
+from niteoweb.clickbank import sweep
+from niteoweb.clickbank.lifecycle import Action
+from niteoweb.clickbank.settings import get_settings
+from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.testing import install_mock_mailhost
+
+BUYER = "buyer@example.com"
+#: A cancelled monthly subscription bought at T0 is paid until T0 + 30 days.
+AFTER_PERIOD = T0 + timedelta(days=31)
+BIN = Path(sys.executable).parent
+
+
+def cancelled_subscription(receipt="AAAA1111", email=BUYER, start=0, **kwargs):
+    """Buy a monthly subscription ``start`` days after T0 and cancel it 5 days on."""
+    for kind, days in (("SALE", start), ("CANCEL-REBILL", start + 5)):
+        n = notification(kind, receipt, days, email=email, recurring=True, **kwargs)
+        processing.handle(n, get_settings(), now=n.transaction_time)
+
+
+def has_access(email=BUYER) -> bool:
+    """Whether the buyer's member holds the member role."""
+    member = members.find(email)
+    return member is not None and "Member" in api.user.get_roles(user=member)
+
+
+def state(receipt="AAAA1111", item_no="1") -> str:
+    """The state of an entitlement."""
+    return entitlements.get(get_storage(), receipt, item_no).state
+
+
+class Counting:
+    """A read-through proxy of a BTree that counts every value it hands out."""
+
+    def __init__(self, tree):
+        self.tree = tree
+        self.reads = 0
+
+    def _counted(self, values):
+        for value in values:
+            self.reads += 1
+            yield value
+
+    def values(self, *args, **kwargs):
+        return self._counted(self.tree.values(*args, **kwargs))
+
+    def items(self, *args, **kwargs):
+        return self._counted(self.tree.items(*args, **kwargs))
+
+    def keys(self, *args, **kwargs):
+        return self._counted(self.tree.keys(*args, **kwargs))
+
+    def __iter__(self):
+        return self.keys()
+
+    def __len__(self):
+        self.reads += len(self.tree)
+        return len(self.tree)
+
+    def __getitem__(self, key):
+        self.reads += 1
+        return self.tree[key]
+
+    def get(self, key, default=None):
+        self.reads += 1
+        return self.tree.get(key, default)
+
+    def __contains__(self, key):
+        return key in self.tree
+
+    def __getattr__(self, name):
+        return getattr(self.tree, name)
+
+
+def calls(monkeypatch, module, name) -> list:
+    """Wrap ``module.name`` so that its calls are recorded in the returned list."""
+    original = getattr(module, name)
+    recorded = []
+
+    def wrapper(*args, **kwargs):
+        recorded.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return recorded
+
+
+@pytest.fixture
+def events():
+    """ClickBank events fired during the test."""
+    fired = []
+    sm = getGlobalSiteManager()
+    sm.registerHandler(fired.append, (interfaces.IClickBankEvent,))
+    yield fired
+    sm.unregisterHandler(fired.append, (interfaces.IClickBankEvent,))
+
+
+@pytest.fixture
+def record_at(portal, monkeypatch):
+    """Log a notification as if it had been received at a given time."""
+    storage = get_storage()
+
+    def record_at(when, receipt="AAAA1111", transaction_type="SALE"):
+        clock = SimpleNamespace(time_ns=lambda: int(when.timestamp()) * 10**9)
+        monkeypatch.setattr(ledger, "time", clock)
+        n = notification(transaction_type, receipt, email=BUYER)
+        return ledger.record(storage, ins.idempotency_key(n), n, "created", "", BUYER)
+
+    return record_at
+
+
+class TestExpire:
+    """sweep.expire: access ends when the paid period is over."""
+
+    def test_revokes_only_due_entitlements(self, portal):
+        """Only the subscription past its period expires; other buyers keep access."""
+        cancelled_subscription("AAAA1111", "a@example.com")
+        cancelled_subscription("BBBB2222", "b@example.com", start=10)
+        processing.handle(
+            notification("SALE", "CCCC3333", email="c@example.com"), get_settings(), T0
+        )
+        report = sweep.expire(get_settings(), now=AFTER_PERIOD)
+        assert report.due == (("AAAA1111", "1"),)
+        assert report.revoked == 1
+        assert state("AAAA1111") == "expired"
+        assert state("BBBB2222") == "cancelled"
+        assert not has_access("a@example.com")
+        assert has_access("b@example.com")
+        assert has_access("c@example.com")
+
+    def test_nothing_due_before_period_ends(self, portal):
+        """Before valid_until the sweep finds nothing."""
+        cancelled_subscription()
+        report = sweep.expire(get_settings(), now=T0 + timedelta(days=29))
+        assert report == sweep.SweepReport(now=T0 + timedelta(days=29))
+        assert has_access()
+
+    def test_dry_run_changes_nothing(self, portal):
+        """A dry run lists what is due and changes no state, index or role."""
+        cancelled_subscription()
+        index = list(get_storage().expiry)
+        report = sweep.expire(get_settings(), now=AFTER_PERIOD, dry_run=True)
+        assert (report.due, report.revoked, report.dry_run) == (
+            (("AAAA1111", "1"),),
+            0,
+            True,
+        )
+        assert state() == "cancelled"
+        assert list(get_storage().expiry) == index
+        assert has_access()
+
+    def test_member_disabled_event_fired(self, portal, events):
+        """Losing the role fires MemberDisabledEvent with the entitlement."""
+        cancelled_subscription()
+        events.clear()
+        sweep.expire(get_settings(), now=AFTER_PERIOD)
+        (event,) = events
+        assert isinstance(event, interfaces.MemberDisabledEvent)
+        assert event.member.getUserName() == BUYER
+        assert event.entitlement.key == ("AAAA1111", "1")
+        assert event.notification is None
+
+    def test_buyer_with_two_due_items_is_synced_once(self, portal, monkeypatch):
+        """Two due items of one buyer: one sync, one revocation."""
+        cancelled_subscription(items=("1", "2"))
+        syncs = calls(monkeypatch, members, "sync")
+        report = sweep.expire(get_settings(), now=AFTER_PERIOD)
+        assert len(report.due) == 2
+        assert (len(syncs), report.revoked) == (1, 1)
+
+    def test_buyer_with_another_product_keeps_access(self, portal, events):
+        """An expired subscription does not revoke a lifetime product's access."""
+        cancelled_subscription()
+        processing.handle(
+            notification("SALE", "LIFE0001", email=BUYER), get_settings(), T0
+        )
+        events.clear()
+        report = sweep.expire(get_settings(), now=AFTER_PERIOD)
+        assert (report.due, report.revoked) == ((("AAAA1111", "1"),), 0)
+        assert state() == "expired"
+        assert has_access()
+        assert events == []
+
+    def test_protected_account_untouched_but_entitlement_expires(self, portal, events):
+        """A Site Administrator buyer keeps the role; the entitlement still expires."""
+        cancelled_subscription()
+        member = members.find(BUYER)
+        api.user.grant_roles(user=member, roles=["Site Administrator"])
+        events.clear()
+        report = sweep.expire(get_settings(), now=AFTER_PERIOD)
+        assert report.revoked == 0
+        assert state() == "expired"
+        assert not list(get_storage().expiry)
+        roles = set(api.user.get_roles(user=member))
+        assert {"Member", "Site Administrator"} <= roles
+        assert events == []
+
+    def test_logs_receipt_but_no_customer_data(self, portal, caplog):
+        """Revocations are logged at INFO with receipt and item, no email or name."""
+        cancelled_subscription(
+            email="jane.roe@example.com", first_name="Jane", last_name="Roe"
+        )
+        caplog.clear()
+        caplog.set_level(logging.INFO, logger="niteoweb.clickbank")
+        sweep.expire(get_settings(), now=AFTER_PERIOD)
+        messages = [r.getMessage() for r in caplog.records]
+        assert any("AAAA1111/1" in m and "expired" in m for m in messages)
+        assert any("AAAA1111/1" in m and "lost role:Member" in m for m in messages)
+        assert not [m for m in messages if "jane" in m.lower() or "roe" in m.lower()]
+
+    def test_second_sweep_finds_nothing(self, portal):
+        """An expired entitlement leaves the expiry index."""
+        cancelled_subscription()
+        sweep.expire(get_settings(), now=AFTER_PERIOD)
+        assert sweep.expire(get_settings(), now=AFTER_PERIOD).due == ()
+
+    def test_naive_now_is_refused(self, portal):
+        """A datetime without time zone is an error, not a guess."""
+        with pytest.raises(ValueError, match="timezone-aware"):
+            sweep.expire(get_settings(), now=datetime(2026, 1, 1))
+
+
+class TestRetention:
+    """sweep.blank_old_payloads: old customer data is forgotten, the log kept."""
+
+    def test_blanks_only_old_payloads(self, record_at):
+        """Records older than the retention days lose the payload and keep the rest."""
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        old = record_at(now - timedelta(days=366), "OLD00001")
+        recent = record_at(now - timedelta(days=364), "NEW00001")
+        assert sweep.blank_old_payloads(get_settings(), now) == 1
+        assert old.payload is None
+        assert recent.payload["receipt"] == "NEW00001"
+        kept = (old.receipt, old.transaction_type, old.outcome, old.email)
+        assert kept == ("OLD00001", "SALE", "created", BUYER)
+        assert old.received and old.transaction_time
+
+    def test_retention_days_from_settings(self, record_at):
+        """log_retention_days decides what is old."""
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        record = record_at(now - timedelta(days=40))
+        api.portal.set_registry_record("niteoweb.clickbank.log_retention_days", 30)
+        assert sweep.blank_old_payloads(get_settings(), now) == 1
+        assert record.payload is None
+
+    def test_dry_run_counts_without_blanking(self, record_at):
+        """A dry run says how many would be blanked and blanks none."""
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        record = record_at(now - timedelta(days=400))
+        assert sweep.blank_old_payloads(get_settings(), now, dry_run=True) == 1
+        assert record.payload is not None
+        assert getattr(get_storage(), "retention_cursor", 0) == 0
+
+    def test_cursor_means_second_run_visits_nothing(self, record_at, monkeypatch):
+        """The second run starts at the first run's cutoff: no record is read."""
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        record_at(now - timedelta(days=400))
+        storage = get_storage()
+        assert sweep.blank_old_payloads(get_settings(), now) == 1
+        assert storage.retention_cursor == sweep.first_record_id(
+            now - timedelta(days=365)
+        )
+        records = Counting(storage.records)
+        monkeypatch.setattr(storage, "records", records)
+        assert sweep.blank_old_payloads(get_settings(), now + timedelta(days=1)) == 0
+        assert records.reads == 0
+
+
+class TestCost:
+    """The sweep's work grows with what is due, not with the number of buyers."""
+
+    def test_expire_reads_only_due_entitlements(self, portal, monkeypatch):
+        """3000 members not due, 20 due: 20 refreshed, 20 buyers looked up."""
+        storage, settings = get_storage(), get_settings()
+        # PAS plugins directly: 3000 members in milliseconds, not minutes.
+        acl_users = portal.acl_users
+        for i in range(3000):
+            acl_users.source_users.addUser(f"bulk{i}", f"bulk{i}@example.com", "pw")
+            acl_users.portal_role_manager.assignRoleToPrincipal("Member", f"bulk{i}")
+        sale = notification("SALE", "BULK0000", email="bulk@example.com")
+        renewing = notification("SALE", "RENW0000", recurring=True)
+        for i in range(3000):
+            # 2000 lifetime (not in the index), 1000 renewing later (indexed).
+            n = dataclasses.replace(sale if i < 2000 else renewing, receipt=f"B{i:07d}")
+            email = f"bulk{i}@example.com"
+            for entitlement in entitlements.add_event(
+                storage, n, Action.PURCHASE, email
+            ):
+                entitlements.refresh(storage, entitlement, settings, T0)
+        for i in range(20):
+            cancelled_subscription(f"DUE{i:05d}", f"due{i}@example.com")
+        assert len(storage.entitlements) == 3020
+        assert len(storage.expiry) == 1020
+
+        refreshed = calls(monkeypatch, entitlements, "refresh")
+        found = calls(monkeypatch, members, "find")
+        table = Counting(storage.entitlements)
+        monkeypatch.setattr(storage, "entitlements", table)
+        report = sweep.expire(settings, now=AFTER_PERIOD)
+        assert (len(report.due), report.revoked) == (20, 20)
+        assert len(refreshed) == 20
+        assert sorted(args[0] for args in found) == sorted(
+            f"due{i}@example.com" for i in range(20)
+        )
+        # each due entitlement: read once from the index, once for its buyer
+        assert table.reads == 40
+        assert has_access("bulk0@example.com") and has_access("bulk2999@example.com")
+
+    def test_blanking_reads_only_old_records(self, record_at, monkeypatch):
+        """2000 recent records and 20 old ones: 20 records read."""
+        now = datetime(2026, 6, 1, tzinfo=UTC)
+        for i in range(20):
+            record_at(now - timedelta(days=400, minutes=i), f"OLD{i:05d}")
+        for i in range(2000):
+            record_at(now - timedelta(days=10, minutes=i), f"NEW{i:05d}")
+        storage = get_storage()
+        records = Counting(storage.records)
+        monkeypatch.setattr(storage, "records", records)
+        assert sweep.blank_old_payloads(get_settings(), now) == 20
+        assert records.reads == 20
+
+
+def lapsed_subscription(title="Product 1", receipt="LAPS0001"):
+    """A subscription whose paid period ended ten days ago (real time), committed."""
+    start = (datetime.now(UTC) - T0).days - 40
+    for kind, days in (("SALE", start), ("CANCEL-REBILL", start + 5)):
+        data = payload(kind, receipt, days, recurring=True)
+        data["lineItems"][0]["productTitle"] = title
+        n = ins.parse(data)
+        processing.handle(n, get_settings(), now=n.transaction_time)
+    transaction.commit()
+
+
+def committed_state(receipt="LAPS0001") -> tuple[str, bool]:
+    """State of the entitlement and the buyer's access, as committed."""
+    transaction.begin()
+    return state(receipt), has_access()
+
+
+@pytest.fixture
+def lapsed(functional_portal):
+    """A lapsed subscription on the functional site; returns the view's URL."""
+    install_mock_mailhost(functional_portal)
+    lapsed_subscription("Gold <b>plan</b>")
+    return functional_portal.absolute_url() + "/@@clickbank-expire"
+
+
+@pytest.fixture
+def browser(functional_app):
+    """A test browser on the functional layer's WSGI app."""
+    browser = Browser(functional_app)
+    browser.handleErrors = True
+    browser.raiseHttpErrors = False
+    return browser
+
+
+@pytest.fixture
+def admin_browser(browser):
+    """The test browser, logged in as the site owner (Manager)."""
+    browser.addHeader("Authorization", f"Basic {SITE_OWNER_NAME}:{SITE_OWNER_PASSWORD}")
+    return browser
+
+
+class TestView:
+    """@@clickbank-expire: Classic UI page and JSON for scripts."""
+
+    def test_get_lists_due_and_changes_nothing(self, admin_browser, lapsed):
+        """GET shows what is due, a token-carrying form, and changes nothing."""
+        admin_browser.open(lapsed)
+        assert admin_browser.headers["status"].startswith("200")
+        assert "LAPS0001" in admin_browser.contents
+        assert "Revoke expired access now" in admin_browser.contents
+        assert admin_browser.getControl(name="_authenticator").value
+        assert committed_state() == ("cancelled", True)
+
+    def test_output_is_escaped(self, admin_browser, lapsed):
+        """A product title with markup is shown as text."""
+        admin_browser.open(lapsed)
+        assert "Gold &lt;b&gt;plan&lt;/b&gt;" in admin_browser.contents
+        assert "Gold <b>plan</b>" not in admin_browser.contents
+
+    def test_post_with_token_revokes(self, admin_browser, lapsed):
+        """The button (with its token) revokes the lapsed access."""
+        admin_browser.open(lapsed)
+        admin_browser.getControl(name="form.buttons.expire").click()
+        assert "Sweep done" in admin_browser.contents
+        assert committed_state() == ("expired", False)
+
+    def test_post_dry_run_changes_nothing(self, admin_browser, lapsed):
+        """The dry-run button reports and changes nothing."""
+        admin_browser.open(lapsed)
+        admin_browser.getControl(name="dry_run").click()
+        assert "LAPS0001" in admin_browser.contents
+        assert "Sweep done" not in admin_browser.contents
+        assert committed_state() == ("cancelled", True)
+
+    def test_post_without_token_is_refused(self, admin_browser, lapsed):
+        """A POST without plone.protect's token is answered 403."""
+        admin_browser.open(lapsed, data="form.buttons.expire=expire")
+        assert admin_browser.headers["status"].startswith("403")
+        assert committed_state() == ("cancelled", True)
+
+    def test_anonymous_is_refused(self, browser, lapsed):
+        """Anonymous visitors are sent to the login form, also on POST."""
+        browser.open(lapsed)
+        assert "/login" in browser.url
+        assert "LAPS0001" not in browser.contents
+        browser.open(lapsed, data="form.buttons.expire=expire")
+        assert committed_state() == ("cancelled", True)
+
+    def test_plain_member_is_refused(self, browser, lapsed):
+        """A member without Manage portal cannot open it."""
+        browser.addHeader(
+            "Authorization", f"Basic {TEST_USER_NAME}:{TEST_USER_PASSWORD}"
+        )
+        browser.open(lapsed)
+        assert browser.url.endswith("/insufficient-privileges")
+        assert "LAPS0001" not in browser.contents
+
+    def test_json_get_is_a_dry_run(self, admin_browser, lapsed):
+        """?format=json answers the counts of a dry run."""
+        admin_browser.open(lapsed + "?format=json")
+        assert admin_browser.headers["Content-Type"].startswith("application/json")
+        expected = {"due": 1, "revoked": 0, "dry_run": True, "blanked": 0}
+        assert json.loads(admin_browser.contents) == expected
+
+    def test_json_post_with_csrf_header_revokes(self, admin_browser, lapsed):
+        """A script POSTs with the token of @@authenticator/token in a header."""
+        admin_browser.open(
+            lapsed.replace("@@clickbank-expire", "@@authenticator/token")
+        )
+        admin_browser.addHeader("X-CSRF-TOKEN", admin_browser.contents.strip())
+        admin_browser.addHeader("Accept", "application/json")
+        admin_browser.open(lapsed, data="go=1")
+        expected = {"due": 1, "revoked": 1, "dry_run": False, "blanked": 0}
+        assert json.loads(admin_browser.contents) == expected
+        assert committed_state() == ("expired", False)
+
+    def test_json_post_dry_run_changes_nothing(self, admin_browser, lapsed):
+        """POST ?format=json with dry_run=1 reports and changes nothing."""
+        token_url = lapsed.replace("@@clickbank-expire", "@@authenticator/token")
+        admin_browser.open(token_url)
+        admin_browser.addHeader("X-CSRF-TOKEN", admin_browser.contents.strip())
+        admin_browser.open(lapsed + "?format=json", data="dry_run=1")
+        expected = {"due": 1, "revoked": 0, "dry_run": True, "blanked": 0}
+        assert json.loads(admin_browser.contents) == expected
+        assert committed_state() == ("cancelled", True)
+
+    def test_json_post_without_token_is_refused(self, admin_browser, lapsed):
+        """Without the token a JSON POST gets 403 and an error body."""
+        admin_browser.addHeader("Accept", "application/json")
+        admin_browser.open(lapsed, data="go=1")
+        assert admin_browser.headers["status"].startswith("403")
+        assert json.loads(admin_browser.contents)["error"]["type"] == "Forbidden"
+        assert committed_state() == ("cancelled", True)
+
+
+class TestCron:
+    """cron.py in-process: the site's sweep, commit and retries."""
+
+    def test_sweep_site_commits(self, functional_app, functional_portal, lapsed):
+        """sweep_site revokes, commits and restores the caller's security."""
+        user = getSecurityManager().getUser()
+        report = cron.sweep_site(functional_app, functional_portal.getId())
+        assert (report.due, report.revoked) == ((("LAPS0001", "1"),), 1)
+        assert getSecurityManager().getUser() is user
+        assert committed_state() == ("expired", False)
+
+    def test_dry_run_commits_nothing(self, functional_app, functional_portal, lapsed):
+        """A dry run reports what is due and leaves the site alone."""
+        report = cron.sweep_site(functional_app, functional_portal.getId(), True)
+        assert (len(report.due), report.dry_run) == (1, True)
+        assert committed_state() == ("cancelled", True)
+
+    @pytest.mark.parametrize("conflicts,revoked", [(0, 1), (1, 1), (2, 1)])
+    def test_conflicts_are_retried(
+        self, functional_app, functional_portal, lapsed, monkeypatch, conflicts, revoked
+    ):
+        """Up to two conflicts are retried; the third attempt still counts."""
+        real_run, attempts = sweep.run, []
+
+        def flaky_run(*args, **kwargs):
+            attempts.append(1)
+            if len(attempts) <= conflicts:
+                raise ConflictError()
+            return real_run(*args, **kwargs)
+
+        monkeypatch.setattr(sweep, "run", flaky_run)
+        report = cron.sweep_site(functional_app, functional_portal.getId())
+        assert (len(attempts), report.revoked) == (conflicts + 1, revoked)
+
+    def test_gives_up_after_three_conflicts(
+        self, functional_app, functional_portal, lapsed, monkeypatch
+    ):
+        """The third conflict is raised; nothing is saved."""
+        attempts = []
+
+        def conflicting_run(*args, **kwargs):
+            attempts.append(1)
+            raise ConflictError()
+
+        monkeypatch.setattr(sweep, "run", conflicting_run)
+        with pytest.raises(ConflictError):
+            cron.sweep_site(functional_app, functional_portal.getId())
+        assert len(attempts) == cron.ATTEMPTS == 3
+        assert committed_state() == ("cancelled", True)
+
+    def test_main_prints_summary(self, functional_app, lapsed, monkeypatch, capsys):
+        """main() prints one line and returns 0."""
+        monkeypatch.setattr(cron, "open_app", lambda conf: functional_app)
+        monkeypatch.setattr(cron, "close_app", lambda app: None)
+        assert cron.main(["--site", "plone", "zope.conf"]) == 0
+        out = capsys.readouterr().out
+        assert out == (
+            "clickbank-expire: 1 entitlement(s) due, 1 member(s) lost access, "
+            "0 log record(s) blanked\n"
+        )
+
+    def test_main_unknown_site_fails(self, functional_app, monkeypatch, capsys):
+        """An unknown site id: a message on stderr and exit code 1."""
+        monkeypatch.setattr(cron, "open_app", lambda conf: functional_app)
+        monkeypatch.setattr(cron, "close_app", lambda app: None)
+        assert cron.main(["--site", "nope", "zope.conf"]) == 1
+        assert "no Plone site 'nope'" in capsys.readouterr().err
+
+
+SEED = """
+import runpy
+from datetime import UTC, datetime, timedelta
+
+import transaction
+from plone import api
+from zope.component.hooks import setSite
+
+from niteoweb.clickbank import ins, processing
+from niteoweb.clickbank.settings import get_settings
+from niteoweb.clickbank.simulator import build_notification
+
+runpy.run_path(CREATE_SITE, init_globals={"app": app})
+setSite(app.Plone)
+# An existing member buys: no welcome mail to send from this test.
+api.user.create(email="cron@example.com", password="a-long-Passw0rd-for-cron")
+start = datetime.now(UTC) - timedelta(days=40)
+for kind, days in (("SALE", 0), ("CANCEL-REBILL", 5)):
+    when = start + timedelta(days=days)
+    notification = ins.parse(build_notification(
+        transaction_type=kind, receipt="CRON0001", email="cron@example.com",
+        transaction_time=when, recurring=True,
+    ))
+    processing.handle(notification, get_settings(), now=when)
+transaction.commit()
+"""
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory):
+    """A real Zope instance with a Plone site and one lapsed subscription."""
+    home = tmp_path_factory.mktemp("instance")
+    subprocess.run(
+        [BIN / "mkwsgiinstance", "-d", home, "-u", "admin:admin"],
+        check=True,
+        capture_output=True,
+    )
+    conf = home / "etc" / "zope.conf"
+    seed = home / "seed.py"
+    create_site = Path(__file__).parent.parent / "scripts" / "create_site.py"
+    seed.write_text(f"CREATE_SITE = {str(create_site)!r}\n" + SEED)
+    env = {**os.environ, "SITE_ID": "Plone", "ADMIN_USER": "admin"}
+    subprocess.run(
+        [BIN / "zconsole", "run", conf, seed], check=True, capture_output=True, env=env
+    )
+    return conf
+
+
+def expire_command(*args):
+    """Run the installed ``clickbank-expire`` command."""
+    return subprocess.run(
+        [BIN / "clickbank-expire", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+class TestCommand:
+    """The clickbank-expire console script on a real instance."""
+
+    def test_dry_run_then_run(self, instance):
+        """--dry-run reports, a run revokes and commits, the next finds nothing."""
+        dry = expire_command("--dry-run", "--site", "Plone", str(instance))
+        assert (dry.returncode, dry.stdout) == (
+            0,
+            "clickbank-expire: dry run: 1 entitlement(s) due, 0 member(s) lost "
+            "access, 0 log record(s) blanked\n",
+        )
+        done = expire_command("--verbose", "--site", "Plone", str(instance))
+        assert done.returncode == 0
+        assert "1 entitlement(s) due, 1 member(s) lost access" in done.stdout
+        assert "CRON0001/1" in done.stderr
+        assert "cron@example.com" not in done.stderr + done.stdout
+        again = expire_command("--dry-run", str(instance))
+        assert "dry run: 0 entitlement(s) due" in again.stdout
+
+    def test_locked_file_storage_fails(self, instance):
+        """While another process holds the FileStorage: exit 1 and why."""
+        datafs = instance.parent.parent / "var" / "Data.fs"
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys, ZODB.FileStorage as F; held = F.FileStorage(sys.argv[1]); "
+                "print('open', flush=True); sys.stdin.read()",
+                datafs,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout.readline().strip() == "open"
+            result = expire_command("--dry-run", str(instance))
+        finally:
+            holder.communicate("")
+        assert result.returncode == 1
+        assert "cannot open" in result.stderr
+        assert "lock" in result.stderr.lower()
