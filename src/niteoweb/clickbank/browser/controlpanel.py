@@ -4,6 +4,7 @@ from plone import api
 from plone.app.registry.browser.controlpanel import ControlPanelFormWrapper
 from plone.app.registry.browser.controlpanel import RegistryEditForm
 from plone.z3cform import layout
+from Products.Five.browser.pagetemplatefile import ViewPageTemplateFile
 from Products.statusmessages.interfaces import IStatusMessage
 from z3c.form import button
 from z3c.form import field
@@ -48,15 +49,6 @@ class ClickBankSettingsForm(RegistryEditForm):
     schema_prefix = REGISTRY_PREFIX
     id = "clickbank-settings"
     label = _("ClickBank")
-
-    @property
-    def description(self):
-        """Tell the admin where ClickBank must post."""
-        return _(
-            "Paid memberships through ClickBank. Paste this Instant Notification "
-            "URL into your ClickBank account (version 6.0 or newer): ${url}",
-            mapping={"url": webhook_url()},
-        )
 
     def updateFields(self):
         """Add the form-only 'create missing groups' checkbox after the products."""
@@ -170,4 +162,16 @@ class ClickBankSettingsForm(RegistryEditForm):
         self.request.response.redirect(self.request.getURL())
 
 
-ClickBankControlPanel = layout.wrap_form(ClickBankSettingsForm, ControlPanelFormWrapper)
+class ClickBankControlPanelWrapper(ControlPanelFormWrapper):
+    """The control panel page: webhook URL, links to the log and sweep, the form."""
+
+    index = ViewPageTemplateFile("templates/controlpanel.pt")
+
+    def webhook_url(self) -> str:
+        """The URL to paste into ClickBank."""
+        return webhook_url()
+
+
+ClickBankControlPanel = layout.wrap_form(
+    ClickBankSettingsForm, ClickBankControlPanelWrapper
+)
