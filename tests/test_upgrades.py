@@ -18,7 +18,7 @@ def test_upgrade_reloads_missing_registry_records(portal, setup_tool):
     assert setup_tool.listUpgrades(PROFILE)
     setup_tool.upgradeProfile(PROFILE)
     assert api.portal.get_registry_record(f"{REGISTRY_PREFIX}.grace_days") == 3
-    assert setup_tool.getLastVersionForProfile(PROFILE) == ("1000",)
+    assert setup_tool.getLastVersionForProfile(PROFILE) == ("1001",)
     assert setup_tool.listUpgrades(PROFILE) == []
 
 
@@ -29,3 +29,19 @@ def test_upgrade_keeps_existing_values(portal, setup_tool):
     setup_tool.setLastVersionForProfile(PROFILE, "1")
     setup_tool.upgradeProfile(PROFILE)
     assert api.portal.get_registry_record(f"{REGISTRY_PREFIX}.grace_days") == 9
+
+
+def test_upgrade_from_1000_adds_mail_settings(portal, setup_tool):
+    """A 1000 site gets the welcome mail records of 1001."""
+    setRoles(portal, TEST_USER_ID, ["Manager"])
+    registry = api.portal.get_tool("portal_registry")
+    names = [n for n in registry.records if n.startswith(f"{REGISTRY_PREFIX}.welcome_")]
+    assert len(names) == 12
+    for name in names:
+        del registry.records[name]
+    setup_tool.setLastVersionForProfile(PROFILE, "1000")
+    setup_tool.upgradeProfile(PROFILE)
+    assert setup_tool.getLastVersionForProfile(PROFILE) == ("1001",)
+    for name in names:
+        assert name in registry.records
+        assert registry[name] is None
