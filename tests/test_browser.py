@@ -58,7 +58,11 @@ def screenshot(page, name: str) -> None:
     target = os.environ.get("SCREENSHOTS_DIR")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
+        # A viewport as tall as the page: sticky form buttons stay at the bottom.
+        height = page.evaluate("document.documentElement.scrollHeight")
+        page.set_viewport_size({"width": 1280, "height": height})
+        page.screenshot(path=str(Path(target) / f"{name}.png"))
+        page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def log_in(page, portal_url):

@@ -53,8 +53,15 @@ class ClickBankSettingsForm(RegistryEditForm):
     def updateFields(self):
         """Add the form-only 'create missing groups' checkbox after the products."""
         super().updateFields()
-        self.fields += field.Fields(create_missing_groups)
-        self.fields[CREATE_GROUPS].ignoreContext = True
+        names = list(self.fields)
+        after = names.index("products") + 1
+        extra = field.Fields(create_missing_groups)
+        extra[CREATE_GROUPS].ignoreContext = True
+        self.fields = (
+            self.fields.select(*names[:after])
+            + extra
+            + self.fields.select(*names[after:])
+        )
 
     def updateWidgets(self):
         """Never send a stored secret back in the HTML."""
