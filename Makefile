@@ -63,12 +63,16 @@ format: $(STAMP) ## Apply ruff and zpretty formatting
 	$(BIN)/zpretty -i $$(find src -name '*.zcml' -o -name '*.xml' -o -name '*.pt')
 
 .PHONY: test
-test: lint ## Lint, then run the test suite (fails if no test ran)
+test: lint ## Lint, then run the test suite but the slow tests (fails if none ran)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 .PHONY: stress
 stress: $(STAMP) ## Faults, fuzzing, load and ZEO tests (< 15 minutes)
 	HYPOTHESIS_PROFILE=stress $(BIN)/python -m pytest -m "slow or property" $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: $(STAMP) ## Run the benchmark (QUICK=1 for < 5 minutes)
+	$(BIN)/python bench/run.py $(if $(QUICK),--quick)
 
 .PHONY: screenshots
 screenshots: $(STAMP) ## Retake the docs' screenshots (needs Chromium)

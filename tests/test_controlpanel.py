@@ -181,6 +181,15 @@ class TestClassicControlPanel:
         for role in ("Manager", "Site Administrator", "Editor", "Reviewer"):
             assert role not in options
 
+    def test_forget_button_only_with_previous_key(
+        self, admin_browser, functional_portal
+    ):
+        """'Forget previous secret key' is offered only while one is set."""
+        admin_browser.open(
+            functional_portal.absolute_url() + "/@@clickbank-controlpanel"
+        )
+        assert "form.buttons.forget_previous" not in admin_browser.contents
+
     def test_forget_previous_key(self, admin_browser, functional_portal):
         """The 'forget previous key' button ends a key rotation."""
         api.portal.set_registry_record(RECORD + "previous_secret_key", "OLDKEY")

@@ -124,7 +124,8 @@ class IClickBankSettings(IClickBankMailSettings):
         title=_("Keep customer data in the log for (days)"),
         description=_(
             "Decrypted notifications older than this are blanked by the expiry "
-            "sweep; receipt, type, outcome and time are kept."
+            "sweep; receipt, type, outcome, time and the buyer's email (for the "
+            "member's history) are kept."
         ),
         default=365,
         min=1,

@@ -110,11 +110,11 @@ def send_welcome(member, language: str = DEFAULT_LANGUAGE) -> bool:
     Returns False (and logs why) when the site has no sender address: the
     member is created all the same.
     """
-    subject, body = render_welcome(member, language)
     sender = api.portal.get_registry_record("plone.email_from_address", default="")
     if not sender:
         logger.warning("Welcome mail not sent: the site has no sender address.")
         return False
+    subject, body = render_welcome(member, language)
     name = api.portal.get_registry_record("plone.email_from_name", default="") or ""
     after_commit(
         _deliver,

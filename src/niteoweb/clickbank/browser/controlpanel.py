@@ -159,7 +159,11 @@ class ClickBankSettingsForm(RegistryEditForm):
             )
         self.request.response.redirect(self.request.getURL())
 
-    @button.buttonAndHandler(_("Forget previous secret key"), name="forget_previous")
+    @button.buttonAndHandler(
+        _("Forget previous secret key"),
+        name="forget_previous",
+        condition=lambda form: bool(form.getContent().previous_secret_key),
+    )
     def handleForgetPrevious(self, action):
         """End a key rotation: stop accepting the previous key."""
         self.getContent().previous_secret_key = None
