@@ -58,6 +58,7 @@ setup(
             "requests",
             "aiosmtpd",
             "playwright",
+            "ZEO",
         ],
     },
     entry_points={

@@ -8,6 +8,7 @@ Host and port of the server come from the HOST and PORT environment variables.
 """
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,8 +42,13 @@ def main(instance: str) -> None:
     end = text.index("</filestorage>") + len("</filestorage>\n")
     text = text[:start] + storage + text[end:]
     # Plone reads .mo files; compile the add-ons' .po files when Zope starts.
-    text = text.replace(
-        "<environment>\n", "<environment>\n  zope_i18n_compile_mo_files true\n", 1
+    # (the generated file also has a commented-out <environment> example)
+    text = re.sub(
+        r"^<environment>$",
+        "<environment>\n  zope_i18n_compile_mo_files true",
+        text,
+        count=1,
+        flags=re.MULTILINE,
     )
     conf.write_text(text)
 

@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 MAX_BODY_SIZE = 256 * 1024
+#: Deepest JSON nesting accepted in a notification (real ones have about 4).
+MAX_DEPTH = 32
 """Largest POST body :func:`decode` accepts, in bytes (real ones are a few KiB)."""
 
 _IV_ALPHABET = string.ascii_letters + string.digits
@@ -214,10 +216,29 @@ def _decrypt_with(
         return None, "plaintext is not JSON"
     if not isinstance(payload, dict):
         return None, "plaintext is not a JSON object"
+    if _depth(payload) > MAX_DEPTH:
+        # Real notifications are a few levels deep; a very deep one cannot even
+        # be stored (pickle recursion), so it is refused like any other garbage.
+        return None, "plaintext is nested too deeply"
     for name in ("receipt", "transactionType"):
         if not isinstance(payload.get(name), str) or not payload[name].strip():
             return None, f"plaintext has no {name}"
     return payload, ""
+
+
+def _depth(value: Any, limit: int = 64) -> int:
+    """Nesting depth of JSON ``value``; stops counting past ``limit``."""
+    depth, level = 0, [value]
+    while level and depth <= limit:
+        depth += 1
+        children = []
+        for item in level:
+            if isinstance(item, dict):
+                children.extend(item.values())
+            elif isinstance(item, list):
+                children.extend(item)
+        level = [c for c in children if isinstance(c, dict | list)]
+    return depth
 
 
 def _no_constant(name: str) -> None:

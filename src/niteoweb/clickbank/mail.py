@@ -14,6 +14,7 @@ a language without a mail get the English one.
 from email.charset import QP
 from email.charset import Charset
 from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formataddr
 from pathlib import Path
 from string import Template
@@ -31,6 +32,9 @@ from niteoweb.clickbank.settings import record_name
 
 TEMPLATES = Path(__file__).parent / "emails"
 DEFAULT_LANGUAGE = "EN"
+
+# SMTP wants CRLF line ends; servers may refuse bare LF (RFC 5321).
+SMTP_POLICY = compat32.clone(linesep="\r\n")
 
 # Quoted-printable keeps the mostly-ASCII source of a mail readable.
 UTF8 = Charset("utf-8")
@@ -121,7 +125,7 @@ def send_welcome(member, language: str = DEFAULT_LANGUAGE) -> bool:
         api.portal.get_tool("MailHost"),
         # A message, not a string: MailHost would parse a string's first lines
         # as headers ("Note: …" would vanish from the text).
-        MIMEText(body, "plain", UTF8),
+        MIMEText(body, "plain", UTF8, policy=SMTP_POLICY),
         member.getProperty("email"),
         formataddr((name, sender)),
         subject,

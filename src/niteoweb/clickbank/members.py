@@ -17,6 +17,7 @@ from niteoweb.clickbank import logger
 from niteoweb.clickbank.errors import MemberCreationFailedError
 from niteoweb.clickbank.errors import MemberUpdateFailedError
 from niteoweb.clickbank.settings import Settings
+from niteoweb.clickbank.settings import is_grantable_group
 from niteoweb.clickbank.settings import is_grantable_role
 
 #: Member data properties, with the names of the 2010 add-on.
@@ -89,7 +90,10 @@ def is_protected(member, settings: Settings) -> bool:
         return True
     managed = settings.mapped_groups
     for group in api.group.get_groups(user=member.getUser()):
-        if group.getId() in managed or group.getId() == "AuthenticatedUsers":
+        group_id = group.getId()
+        if group_id == "AuthenticatedUsers":
+            continue
+        if group_id in managed and is_grantable_group(group_id, settings.member_role):
             continue
         if set(api.group.get_roles(group=group)) - allowed:
             return True
@@ -152,7 +156,12 @@ def sync(member, settings: Settings, access: bool, groups: set[str]) -> tuple[se
             api.user.revoke_roles(user=member, roles=[role])
             removed.add(f"role:{role}")
     member_groups = {g.getId() for g in api.group.get_groups(user=member)}
-    wanted = groups if access else set()
+    wanted = set()
+    for group_id in sorted(groups) if access else ():
+        if is_grantable_group(group_id, role):
+            wanted.add(group_id)
+        else:
+            logger.error("Group %r manages the site; it is not given.", group_id)
     for group_id in sorted(wanted - member_groups):
         if api.group.get(groupname=group_id) is None:
             logger.warning(
@@ -161,7 +170,10 @@ def sync(member, settings: Settings, access: bool, groups: set[str]) -> tuple[se
             api.group.create(groupname=group_id, title=group_id)
         api.group.add_user(groupname=group_id, user=member)
         added.add(f"group:{group_id}")
-    for group_id in sorted((settings.mapped_groups & member_groups) - wanted):
+    removable = {
+        g for g in settings.mapped_groups & member_groups if is_grantable_group(g, role)
+    }
+    for group_id in sorted(removable - wanted):
         api.group.remove_user(groupname=group_id, user=member)
         removed.add(f"group:{group_id}")
     return added, removed

@@ -30,6 +30,8 @@ _TIMESTAMP = re.compile(
     r"(\d{4})-?(\d{2})-?(\d{2})"
     r"(?:[Tt ](\d{2}):?(\d{2}):?(\d{2})(?:[.,](\d{1,9}))?([Zz]|[+-]\d{2}:?\d{2})?)?"
 )
+#: Years a ClickBank time may have; others are refused as garbage.
+MIN_YEAR, MAX_YEAR = 1970, 2999
 _INTEGER = re.compile(r"[+-]?\d{1,18}")
 
 
@@ -251,9 +253,11 @@ def _match_time(value: Any, allow_date: bool) -> datetime | None:
     microsecond = int((fraction or "0")[:6].ljust(6, "0"))
     parts = map(int, (year, month, day, hour, minute, second))
     try:
-        return datetime(*parts, microsecond, tzinfo=tzinfo)
+        moment = datetime(*parts, microsecond, tzinfo=tzinfo)
     except ValueError:
         return None
+    # Far-off years overflow date arithmetic (UTC conversion, + grace days).
+    return moment if MIN_YEAR <= moment.year <= MAX_YEAR else None
 
 
 def _text(data: dict[str, Any], key: str) -> str:

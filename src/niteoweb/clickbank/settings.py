@@ -27,6 +27,11 @@ FORBIDDEN_ROLES = frozenset(
     }
 )
 
+#: Groups that manage the site: never given to buyers, whatever a product says.
+FORBIDDEN_GROUPS = frozenset(
+    {"Administrators", "Site Administrators", "Reviewers", "AuthenticatedUsers"}
+)
+
 #: Permissions whose holders manage the site: a role holding one is never granted.
 MANAGING_PERMISSIONS = (
     "Manage portal",
@@ -114,3 +119,25 @@ def missing_groups(rules) -> list[str]:
     """Groups named in product ``rules`` that do not exist on the site."""
     wanted = sorted({group for rule in rules for group in rule.groups})
     return [group for group in wanted if api.group.get(groupname=group) is None]
+
+
+def is_grantable_group(group_id: str, member_role: str = "Member") -> bool:
+    """Whether buyers may be put in ``group_id``: never a group that manages the site.
+
+    A group is refused when it is one of Plone's managing groups or holds a global
+    role beyond Member, Authenticated and the buyers' role. A group that does not
+    exist yet is fine: it is created without roles.
+    """
+    if not group_id or group_id in FORBIDDEN_GROUPS:
+        return False
+    group = api.group.get(groupname=group_id)
+    if group is None:
+        return True
+    extra = set(group.getRoles()) - {"Member", "Authenticated", member_role}
+    return not extra
+
+
+def managing_groups(rules, member_role: str = "Member") -> list[str]:
+    """Groups named in product ``rules`` that buyers must never be put in."""
+    wanted = sorted({group for rule in rules for group in rule.groups})
+    return [g for g in wanted if not is_grantable_group(g, member_role)]

@@ -18,6 +18,7 @@ from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.interfaces import IClickBankSettings
 from niteoweb.clickbank.products import parse_product_lines
 from niteoweb.clickbank.selftest import send_test_notification
+from niteoweb.clickbank.settings import managing_groups
 from niteoweb.clickbank.settings import missing_groups
 
 #: Fields whose value is written but never rendered back to the browser.
@@ -85,6 +86,18 @@ class ClickBankSettingsForm(RegistryEditForm):
     def _check_groups(self, data) -> None:
         """Refuse unknown groups, or create them when the admin asked to."""
         rules = parse_product_lines(data.get("products") or []).values()
+        managing = managing_groups(rules, data.get("member_role") or "Member")
+        if managing:
+            raise WidgetActionExecutionError(
+                "products",
+                Invalid(
+                    _(
+                        "These groups manage the site and are never given to "
+                        "buyers: ${groups}.",
+                        mapping={"groups": ", ".join(managing)},
+                    )
+                ),
+            )
         missing = missing_groups(rules)
         if not missing:
             return

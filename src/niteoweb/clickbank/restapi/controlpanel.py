@@ -17,6 +17,7 @@ from niteoweb.clickbank.browser.controlpanel import SECRET_FIELDS
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.interfaces import IClickBankSettings
 from niteoweb.clickbank.products import parse_product_lines
+from niteoweb.clickbank.settings import managing_groups
 from niteoweb.clickbank.settings import missing_groups
 
 
@@ -76,16 +77,25 @@ class ClickBankControlpanelDeserializer(ControlpanelDeserializeFromJson):
         super().__call__(mask_validation_errors=mask_validation_errors)
         for name, value in kept.items():
             setattr(proxy, name, value)
-        missing = missing_groups(parse_product_lines(proxy.products or []).values())
-        if missing:
-            raise BadRequest(
-                [
-                    {
-                        "field": "products",
-                        "error": "ValidationError",
-                        "message": "These groups do not exist: "
-                        + ", ".join(missing)
-                        + ". Create them first (@groups).",
-                    }
-                ]
+        rules = parse_product_lines(proxy.products or []).values()
+        managing = managing_groups(rules, proxy.member_role or "Member")
+        if managing:
+            raise _products_error(
+                "These groups manage the site and are never given to buyers: "
+                + ", ".join(managing)
+                + "."
             )
+        missing = missing_groups(rules)
+        if missing:
+            raise _products_error(
+                "These groups do not exist: "
+                + ", ".join(missing)
+                + ". Create them first (@groups)."
+            )
+
+
+def _products_error(message: str) -> BadRequest:
+    """A 400 about the product list, in the shape of the field validation errors."""
+    return BadRequest(
+        [{"field": "products", "error": "ValidationError", "message": message}]
+    )

@@ -1,0 +1,206 @@
+"""Concurrent deliveries to the real waitress server of the acceptance layer.
+
+ClickBank retries, and its retries can overlap: copies of one notification, and
+different notifications of one order, may be processed at the same moment by
+different server threads. ZODB conflicts are retried by Zope; the final state
+must be the one sequential delivery gives.
+"""
+
+import contextlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+import transaction
+from plone import api
+from zope.component import getGlobalSiteManager
+from zope.globalrequest import getRequest
+from ZPublisher.interfaces import IPubFailure
+
+from helpers import payload
+from niteoweb.clickbank import entitlements
+from niteoweb.clickbank import ins
+from niteoweb.clickbank import ledger
+from niteoweb.clickbank import members
+from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.testing import SECRET_KEY
+
+THREADS = 16
+COPIES = 50
+ROUNDS = 5
+#: One order's life, as sequential delivery would apply it (days after T0).
+ORDER = (
+    ("SALE", "", 0),
+    ("BILL", "-B001", 30),
+    ("CANCEL-REBILL", "", 40),
+    ("RFND", "", 45),
+)
+
+
+@pytest.fixture
+def portal(acceptance):
+    return acceptance["portal"]
+
+
+@pytest.fixture
+def url(acceptance):
+    return f"http://{acceptance['host']}:{acceptance['port']}/plone/@@clickbank"
+
+
+@pytest.fixture
+def smtp(acceptance):
+    """Messages received by the layer's SMTP server during this test."""
+    inbox = acceptance["smtp"]
+    inbox.messages.clear()
+    return inbox
+
+
+@pytest.fixture
+def retries():
+    """Requests Zope retried after a conflict during the test (one entry each)."""
+    retried = []
+
+    def count(event):
+        if event.retry:
+            retried.append(event.exc_info[0].__name__)
+
+    registry = getGlobalSiteManager()
+    registry.registerHandler(count, (IPubFailure,))
+    yield retried
+    registry.unregisterHandler(count, (IPubFailure,))
+
+
+def fresh():
+    """See what the server committed (plone.registry caches values per request)."""
+    transaction.abort()
+    getRequest().other.pop("_plone_registry_cache", None)
+    transaction.begin()
+
+
+def post(url, body: bytes) -> requests.Response:
+    return requests.post(
+        url, data=body, headers={"Content-Type": "application/json"}, timeout=60
+    )
+
+
+def post_at_once(url, bodies: list[bytes], threads: int = THREADS) -> list:
+    """Post ``bodies`` from ``threads`` threads; the first ones start together."""
+    barrier = threading.Barrier(min(threads, len(bodies)))
+
+    def deliver(numbered):
+        index, body = numbered
+        if index < barrier.parties:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=10)
+        return post(url, body)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(deliver, enumerate(bodies)))
+
+
+def wait_for(condition, seconds=10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def order_bodies(email: str, receipt: str) -> list[bytes]:
+    """The notifications of :data:`ORDER` for one buyer and receipt, encrypted."""
+    return [
+        ins.encrypt(
+            payload(kind, receipt + suffix, days, email=email, recurring=True),
+            SECRET_KEY,
+        )
+        for kind, suffix, days in ORDER
+    ]
+
+
+def final_state(portal, email: str, receipt: str) -> dict:
+    """Everything the order left behind, with the receipt's first letter dropped."""
+    storage = get_storage(portal)
+    member = members.find(email)
+    return {
+        "member": member is not None,
+        "access": member is not None and "Member" in api.user.get_roles(user=member),
+        "last purchase": member and member.getProperty("last_purchase_id")[1:],
+        "last purchase time": member and member.getProperty("last_purchase_timestamp"),
+        "entitlements": sorted(
+            (e.item_no, e.state, e.valid_until)
+            for e in entitlements.for_buyer(storage, email)
+        ),
+        "records": sorted(
+            (r.transaction_type, r.receipt[1:])
+            for r in ledger.for_receipt(storage, receipt)
+        ),
+    }
+
+
+class TestConcurrentCopies:
+    """Many copies of one notification at the same moment take effect once."""
+
+    def test_fifty_copies_of_one_sale(
+        self, url, portal, smtp, retries, record_property
+    ):
+        """50 copies from 16 threads: one member, one record, one mail, all 2xx."""
+        body = ins.encrypt(payload(first_name="Ada", last_name="Lovelace"), SECRET_KEY)
+        started = time.monotonic()
+        responses = post_at_once(url, [body] * COPIES)
+        elapsed = time.monotonic() - started
+        assert [r.status_code // 100 for r in responses] == [2] * COPIES
+        statuses = [r.json()["status"] for r in responses]
+        record_property("duplicates", statuses.count("duplicate"))
+        record_property("seconds", round(elapsed, 2))
+        record_property("retries", len(retries))
+        print(
+            f"{COPIES} copies: {statuses.count('duplicate')} duplicates, "
+            f"{len(retries)} conflict retries, {elapsed:.1f}s"
+        )
+        assert statuses.count("ok") == 1
+        assert statuses.count("duplicate") == COPIES - 1
+        assert {r.json()["outcome"] for r in responses} == {"created"}
+        fresh()
+        assert len(get_storage(portal).records) == 1
+        buyer = members.find("buyer@example.com")
+        assert "Member" in api.user.get_roles(user=buyer)
+        namesakes = [
+            user.getId()
+            for user in api.user.get_users()
+            if user.getProperty("email") == "buyer@example.com"
+        ]
+        assert namesakes == [buyer.getId()]
+        assert wait_for(lambda: smtp.messages)
+        time.sleep(0.3)  # mail leaves on commit, before the answer: this is margin
+        assert len(smtp.messages) == 1
+        assert smtp.messages[0]["To"].addresses[0].addr_spec == "buyer@example.com"
+
+
+class TestConflictingNotifications:
+    """The notifications of one order delivered at once end as delivered in order."""
+
+    def test_same_final_state_as_sequential_delivery(
+        self, url, portal, retries, record_property
+    ):
+        """SALE, BILL, CANCEL-REBILL and RFND at once, thrice each: refunded."""
+        for n in range(ROUNDS):
+            in_order = (f"s{n}@example.com", f"S{n:07d}")
+            at_once = (f"c{n}@example.com", f"C{n:07d}")
+            for body in order_bodies(*in_order):
+                assert post(url, body).status_code == 200
+            bodies = order_bodies(*at_once) * 3
+            responses = post_at_once(url, bodies, threads=len(bodies))
+            assert [r.status_code for r in responses] == [200] * len(bodies)
+            statuses = [r.json()["status"] for r in responses]
+            assert statuses.count("ok") == len(ORDER)
+            fresh()
+            expected = final_state(portal, *in_order)
+            assert expected["access"] is False
+            assert {state for _, state, _ in expected["entitlements"]} == {"refunded"}
+            assert len(expected["records"]) == len(ORDER)
+            assert final_state(portal, *at_once) == expected
+        record_property("retries", len(retries))
+        print(f"{ROUNDS} rounds: {len(retries)} conflict retries")
