@@ -89,7 +89,7 @@ class TestSale:
         body = parsed.get_payload(decode=True).decode(parsed.get_content_charset())
         assert parsed["To"].endswith("buyer@example.com")
         assert "buyer@example.com" in body
-        assert "/passwordreset/" in body
+        assert "/@@clickbank-set-password?token=" in body
         assert "José Müller" in body
 
     @pytest.mark.parametrize("stored", ["2010-08-18 10:00:00", "garbage", ""])

@@ -230,10 +230,22 @@ class TestMail:
         assert message["To"].addresses[0].addr_spec == "buyer@example.com"
         body = message.get_content()
         assert "José Müller" in body
-        link = next(w for w in body.split() if "/passwordreset/" in w)
+        link = next(w for w in body.split() if "@@clickbank-set-password" in w)
         page = requests.get(link, timeout=30)
         assert page.status_code == 200
+        assert "/passwordreset/" in page.url
         assert "password" in page.text.lower()
+        # A second visit (or a mail scanner's first) leads to the same form.
+        assert requests.get(link, timeout=30).url == page.url
+
+    def test_unknown_link_leads_to_forgot_password(self, url):
+        """A made-up token is sent to "Forgot your password?"."""
+        site = url.rsplit("/", 1)[0]
+        page = requests.get(
+            site + "/@@clickbank-set-password?token=00000000001-nope", timeout=30
+        )
+        assert page.status_code == 200
+        assert page.url.endswith("/mail_password_form")
 
     def test_mail_server_down_does_not_lose_the_sale(self, url, portal, smtp):
         """With SMTP unreachable the sale is still saved and answered 200."""

@@ -24,6 +24,7 @@ from plone import api
 from zope.interface import Invalid
 
 from niteoweb.clickbank import logger
+from niteoweb.clickbank import passwordlinks
 from niteoweb.clickbank.mailsettings import LANGUAGES
 from niteoweb.clickbank.mailsettings import REQUIRED_IN_BODY
 from niteoweb.clickbank.mailsettings import check_template
@@ -78,18 +79,9 @@ def template_for(language: str | None) -> tuple[str, str]:
     )
 
 
-def set_password_url(member) -> tuple[str, int]:
-    """A one-time password-reset link for ``member`` and its lifetime in hours."""
-    tool = api.portal.get_tool("portal_password_reset")
-    reset = tool.requestReset(member.getId())
-    portal_url = api.portal.get().absolute_url()
-    hours = int(tool.getExpirationTimeout() or 0) * 24
-    return f"{portal_url}/passwordreset/{reset['randomstring']}", hours
-
-
 def render_welcome(member, language: str = DEFAULT_LANGUAGE) -> tuple[str, str]:
     """Return the ``(subject, body)`` of the welcome mail for ``member``."""
-    url, hours = set_password_url(member)
+    url, hours = passwordlinks.new_link(member)
     values = {
         "fullname": member.getProperty("fullname", "") or member.getUserName(),
         "login": member.getUserName(),

@@ -28,6 +28,7 @@ from niteoweb.clickbank.lifecycle import Action
 from niteoweb.clickbank.lifecycle import action_for
 from niteoweb.clickbank.settings import Settings
 from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage import mark_buyer
 
 TEST_RECEIPT = "********"
 
@@ -103,6 +104,7 @@ def _apply(storage, notification, settings, action, email, now):
     touched = entitlements.add_event(storage, notification, action, email)
     # Later notifications of an order may lack the customer: the order knows.
     email = next((e.email for e in touched if e.email), email)
+    mark_buyer(storage, email)
     for entitlement in touched:
         entitlements.refresh(storage, entitlement, settings, now)
     first = touched[0] if touched else None

@@ -37,6 +37,37 @@ class ClickBankStorage(Persistent):
         self.receipt_events = OOBTree()
         # (valid_until as epoch seconds, receipt, itemNo): what the expiry sweep reads
         self.expiry = OOTreeSet()
+        # buyer email → BuyerMark, written whenever the buyer's access is decided
+        self.buyers = OOBTree()
+        # "<expiry epoch>-<random>" → (userid, Plone reset key): welcome mail links
+        self.password_tokens = OOBTree()
+
+
+class BuyerMark(Persistent):
+    """A per-buyer object every transaction deciding that buyer's access writes.
+
+    Access is decided from all of a buyer's entitlements, but two notifications
+    of one buyer (two refunds of two orders, say) may change *different*
+    entitlements, which ZODB would merge without complaint: each transaction
+    would decide on a state without the other's change. Both writing this
+    object turns that into a conflict, and Zope retries the later one.
+    """
+
+    def __init__(self):
+        self.decisions = 0
+
+
+def mark_buyer(storage: ClickBankStorage, email: str) -> None:
+    """Write the buyer's mark: concurrent decisions for one buyer now conflict."""
+    if not email:
+        return
+    buyers = getattr(storage, "buyers", None)
+    if buyers is None:  # a storage created by an earlier development version
+        buyers = storage.buyers = OOBTree()
+    mark = buyers.get(email)
+    if mark is None:
+        mark = buyers[email] = BuyerMark()
+    mark.decisions += 1
 
 
 def get_storage(portal=None, create: bool = True) -> ClickBankStorage | None:

@@ -22,10 +22,12 @@ from zope.event import notify
 from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import logger
 from niteoweb.clickbank import members
+from niteoweb.clickbank import passwordlinks
 from niteoweb.clickbank.interfaces import MemberDisabledEvent
 from niteoweb.clickbank.processing import buyer_access
 from niteoweb.clickbank.settings import Settings
 from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage import mark_buyer
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -98,6 +100,7 @@ def expire(
                 entitlement.original_receipt,
             )
             continue
+        mark_buyer(storage, email)
         access, groups = buyer_access(storage, email, settings)
         _, removed = members.sync(member, settings, access, groups)
         if role in removed:
@@ -169,4 +172,7 @@ def run(
     """:func:`expire` and :func:`blank_old_payloads` at one ``now``; one report."""
     now = _moment(now)
     report = expire(settings, now=now, dry_run=dry_run)
+    storage = get_storage(create=False)
+    if storage is not None:
+        passwordlinks.forget_expired(storage, now, dry_run)
     return replace(report, blanked=blank_old_payloads(settings, now, dry_run))

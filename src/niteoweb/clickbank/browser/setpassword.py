@@ -1,0 +1,36 @@
+"""``@@clickbank-set-password``: where the welcome mail's link leads.
+
+Public: the token is the credential. A valid token sends the buyer on to Plone's
+own password form; an expired or unknown one to "Forgot your password?".
+"""
+
+from plone.protect.interfaces import IDisableCSRFProtection
+from Products.Five.browser import BrowserView
+from Products.statusmessages.interfaces import IStatusMessage
+from zope.interface import alsoProvides
+
+from niteoweb.clickbank import _
+from niteoweb.clickbank import passwordlinks
+
+
+class SetPasswordView(BrowserView):
+    """Redirect a welcome mail link to Plone's password form."""
+
+    def __call__(self):
+        # The first visit writes a Plone reset request, on a GET, anonymously.
+        alsoProvides(self.request, IDisableCSRFProtection)
+        response = self.request.response
+        response.setHeader("Cache-Control", "no-store")
+        response.setHeader("Referrer-Policy", "no-referrer")
+        url = passwordlinks.reset_url(self.request.form.get("token", ""))
+        if url is None:
+            IStatusMessage(self.request).addStatusMessage(
+                _(
+                    "This link has expired or was already used. Enter your email "
+                    "address to get a new one."
+                ),
+                "warning",
+            )
+            url = self.context.absolute_url() + "/mail_password_form"
+        response.redirect(url)
+        return ""
