@@ -1,0 +1,106 @@
+"""Print a site's ClickBank state as one JSON line; run with zconsole.
+
+    zconsole run etc/zope.conf tests/dump_state.py
+
+Members (direct roles, groups, purchase properties), entitlements, the ledger
+and its indexes, read-only. Environment: SITE_ID. The line starts with
+``CLICKBANK-STATE `` (other output of Zope's start-up may come before it).
+"""
+
+import json
+import os
+
+import transaction
+from plone import api
+from zope.component.hooks import setSite
+
+from niteoweb.clickbank import members
+from niteoweb.clickbank.storage import get_storage
+
+
+def _time(value) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def member_state(acl_users, user_id: str) -> dict:
+    """Roles, groups and purchase properties of one member."""
+    member = api.user.get(userid=user_id)
+    roles = acl_users.portal_role_manager.getRolesForPrincipal(member.getUser())
+    groups = acl_users.source_groups.getGroupsForPrincipal(member.getUser())
+    return {
+        "login": acl_users.source_users.getLoginForUserId(user_id),
+        "roles": sorted(roles),
+        "groups": sorted(groups),
+        "email": member.getProperty("email"),
+        "fullname": member.getProperty("fullname"),
+        members.LAST_PURCHASE_ID: member.getProperty(members.LAST_PURCHASE_ID),
+        members.LAST_PURCHASE_TIMESTAMP: member.getProperty(
+            members.LAST_PURCHASE_TIMESTAMP
+        ),
+        members.PRODUCT_ID: member.getProperty(members.PRODUCT_ID),
+    }
+
+
+def ledger_state(storage) -> dict:
+    """The records (oldest first) and the sizes of the ledger's indexes."""
+    records = [
+        {
+            "key": record.key,
+            "receipt": record.receipt,
+            "type": record.transaction_type,
+            "time": _time(record.transaction_time),
+            "email": record.email,
+            "outcome": record.outcome,
+            "detail": record.detail,
+        }
+        for record in storage.records.values()
+    ]
+    return {
+        "records": records,
+        "record_count": storage.record_count(),
+        "keys": len(storage.by_key),
+        "by_email": sum(len(ids) for ids in storage.by_email.values()),
+        "by_receipt": sum(len(ids) for ids in storage.by_receipt.values()),
+    }
+
+
+def entitlement_state(storage) -> dict:
+    """Every entitlement by ``receipt/item``, and the expiry index."""
+    found = {
+        f"{receipt}/{item}": {
+            "email": entitlement.email,
+            "state": entitlement.state,
+            "valid_until": _time(entitlement.valid_until),
+            "events": len(entitlement.events),
+        }
+        for (receipt, item), entitlement in storage.entitlements.items()
+    }
+    return {
+        "entitlements": found,
+        "by_email": {
+            email: sorted("/".join(key) for key in keys)
+            for email, keys in storage.entitlements_by_email.items()
+        },
+        "expiry": sorted("/".join(key[1:]) for key in storage.expiry),
+    }
+
+
+def main(app) -> None:
+    """Print the state of the site SITE_ID."""
+    site = app[os.environ.get("SITE_ID", "Plone")]
+    setSite(site)
+    acl_users = site.acl_users
+    storage = get_storage(site, create=False)
+    state = {
+        "members": {
+            user_id: member_state(acl_users, user_id)
+            for user_id in acl_users.source_users.getUserIds()
+        },
+        "ledger": ledger_state(storage) if storage is not None else None,
+        **(entitlement_state(storage) if storage is not None else {}),
+    }
+    transaction.abort()
+    print("CLICKBANK-STATE " + json.dumps(state, sort_keys=True))
+
+
+main(app)  # noqa: F821 - zconsole provides ``app``
