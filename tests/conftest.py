@@ -39,6 +39,47 @@ def mails(portal, monkeypatch):
 
 
 @pytest.fixture
+def browser(functional_app):
+    """A zope.testbrowser on the functional layer's WSGI app (errors as pages)."""
+    from plone.testing.zope import Browser
+
+    browser = Browser(functional_app)
+    browser.handleErrors = True
+    browser.raiseHttpErrors = False
+    return browser
+
+
+@pytest.fixture
+def admin_browser(browser):
+    """The test browser, logged in as the site owner (Manager)."""
+    from plone.app.testing import SITE_OWNER_NAME
+    from plone.app.testing import SITE_OWNER_PASSWORD
+
+    browser.addHeader("Authorization", f"Basic {SITE_OWNER_NAME}:{SITE_OWNER_PASSWORD}")
+    return browser
+
+
+@pytest.fixture
+def site_url(acceptance) -> str:
+    """URL of the site served over real HTTP by the acceptance layer."""
+    return f"http://{acceptance['host']}:{acceptance['port']}/plone"
+
+
+@pytest.fixture
+def webhook_url(site_url) -> str:
+    """URL of the served site's ``@@clickbank``."""
+    return site_url + "/@@clickbank"
+
+
+@pytest.fixture
+def smtp(acceptance):
+    """Messages received by the acceptance layer's SMTP server during this test."""
+    inbox = acceptance["smtp"]
+    inbox.messages.clear()
+    return inbox
+
+
+@pytest.fixture
 def package_name() -> str:
     """The distribution under test."""
     return "niteoweb.clickbank"

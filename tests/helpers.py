@@ -1,8 +1,13 @@
 """Helpers for tests: notifications as ClickBank would send them."""
 
+import time
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+
+import requests
+import transaction
+from zope.globalrequest import getRequest
 
 from niteoweb.clickbank import ins
 from niteoweb.clickbank.simulator import build_notification
@@ -24,3 +29,29 @@ def payload(transaction_type="SALE", receipt="AAAA1111", days=0, **kwargs) -> di
 def notification(transaction_type="SALE", receipt="AAAA1111", days=0, **kwargs):
     """A parsed :class:`~niteoweb.clickbank.ins.Notification`."""
     return ins.parse(payload(transaction_type, receipt, days, **kwargs))
+
+
+def fresh() -> None:
+    """See what the test server committed (plone.registry caches per request)."""
+    transaction.abort()
+    request = getRequest()
+    if request is not None:
+        request.other.pop("_plone_registry_cache", None)
+    transaction.begin()
+
+
+def post(url: str, body: bytes, timeout: float = 60) -> requests.Response:
+    """POST ``body`` to ``url`` as ClickBank does (a JSON body)."""
+    return requests.post(
+        url, data=body, headers={"Content-Type": "application/json"}, timeout=timeout
+    )
+
+
+def wait_for(condition, seconds: float = 10.0) -> bool:
+    """Poll ``condition`` until it is true or ``seconds`` have passed."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False

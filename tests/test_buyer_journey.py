@@ -5,40 +5,21 @@ SMTP, the buyer in headless Chromium (Playwright). Set ``SCREENSHOTS_DIR`` to
 keep screenshots of the pages.
 """
 
-import os
 import re
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 import requests
 import transaction
+from playwright.sync_api import expect
+from playwright.sync_api import sync_playwright
 from plone import api
 
+import headless  # skips this module where Chromium is not installed
 from helpers import payload
 from niteoweb.clickbank import ins
 from niteoweb.clickbank.testing import SECRET_KEY
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI must install Chromium for the browser tests (.ci/run)")
-    pytest.skip("Chromium is not installed here", allow_module_level=True)
-
-from playwright.sync_api import expect  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
-
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EMAIL = "gold.buyer@example.com"
 PASSWORD = "Gold-Lounge-2026!"
 RECEIPT = "GOLD0001"
@@ -48,7 +29,9 @@ RECEIPT = "GOLD0001"
 def browser(acceptance):
     """A headless Chromium; closed after the test."""
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=headless.EXECUTABLE, args=headless.ARGS
+        )
         yield chromium
         chromium.close()
 
@@ -59,14 +42,6 @@ def new_page(browser):
     page = context.new_page()
     page.set_default_timeout(30000)
     return page
-
-
-def screenshot(page, name: str) -> None:
-    """Save a screenshot when SCREENSHOTS_DIR is set."""
-    target = os.environ.get("SCREENSHOTS_DIR")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture
@@ -141,13 +116,13 @@ def test_buyer_sets_password_reads_gold_page_and_loses_it_on_refund(
     form.locator("input[name='userid']").fill(EMAIL)
     form.locator("input[name='password']").fill(PASSWORD)
     form.locator("input[name='password2']").fill(PASSWORD)
-    screenshot(page, "journey-set-password")
+    headless.screenshot(page, "journey-set-password")
     form.locator("button[type='submit']").click()
     # Plone logs the buyer in right away when autologin_after_password_reset is on.
     expect(page.locator("body")).to_contain_text(
         re.compile("Your password has been set|Goldie Buyer")
     )
-    screenshot(page, "journey-password-set")
+    headless.screenshot(page, "journey-password-set")
     page.context.close()
 
     page = new_page(browser)
@@ -158,11 +133,11 @@ def test_buyer_sets_password_reads_gold_page_and_loses_it_on_refund(
     expect(page.locator("body")).not_to_contain_text("Login failed")
     page.goto(gold_lounge)
     expect(page.get_by_role("heading", level=1)).to_have_text("Gold Lounge")
-    screenshot(page, "journey-gold-page")
+    headless.screenshot(page, "journey-gold-page")
 
     assert notify(acceptance, "RFND", days=1)["outcome"] == "revoked"
     page.reload()
     expect(page.get_by_role("heading", level=1)).to_have_text("Insufficient Privileges")
     expect(page.locator("body")).not_to_contain_text("Gold Lounge")
-    screenshot(page, "journey-refused")
+    headless.screenshot(page, "journey-refused")
     page.context.close()

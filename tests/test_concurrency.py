@@ -12,14 +12,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
-import transaction
 from plone import api
 from zope.component import getGlobalSiteManager
-from zope.globalrequest import getRequest
 from ZPublisher.interfaces import IPubFailure
 
+from helpers import fresh
 from helpers import payload
+from helpers import post
+from helpers import wait_for
 from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import ins
 from niteoweb.clickbank import ledger
@@ -45,19 +45,6 @@ def portal(acceptance):
 
 
 @pytest.fixture
-def url(acceptance):
-    return f"http://{acceptance['host']}:{acceptance['port']}/plone/@@clickbank"
-
-
-@pytest.fixture
-def smtp(acceptance):
-    """Messages received by the layer's SMTP server during this test."""
-    inbox = acceptance["smtp"]
-    inbox.messages.clear()
-    return inbox
-
-
-@pytest.fixture
 def retries():
     """Requests Zope retried after a conflict during the test (one entry each)."""
     retried = []
@@ -72,20 +59,7 @@ def retries():
     registry.unregisterHandler(count, (IPubFailure,))
 
 
-def fresh():
-    """See what the server committed (plone.registry caches values per request)."""
-    transaction.abort()
-    getRequest().other.pop("_plone_registry_cache", None)
-    transaction.begin()
-
-
-def post(url, body: bytes) -> requests.Response:
-    return requests.post(
-        url, data=body, headers={"Content-Type": "application/json"}, timeout=60
-    )
-
-
-def post_at_once(url, bodies: list[bytes], threads: int = THREADS) -> list:
+def post_at_once(webhook_url, bodies: list[bytes], threads: int = THREADS) -> list:
     """Post ``bodies`` from ``threads`` threads; the first ones start together."""
     barrier = threading.Barrier(min(threads, len(bodies)))
 
@@ -94,19 +68,10 @@ def post_at_once(url, bodies: list[bytes], threads: int = THREADS) -> list:
         if index < barrier.parties:
             with contextlib.suppress(threading.BrokenBarrierError):
                 barrier.wait(timeout=10)
-        return post(url, body)
+        return post(webhook_url, body)
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(deliver, enumerate(bodies)))
-
-
-def wait_for(condition, seconds=10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def order_bodies(email: str, receipt: str) -> list[bytes]:
@@ -144,12 +109,12 @@ class TestConcurrentCopies:
     """Many copies of one notification at the same moment take effect once."""
 
     def test_fifty_copies_of_one_sale(
-        self, url, portal, smtp, retries, record_property
+        self, webhook_url, portal, smtp, retries, record_property
     ):
         """50 copies from 16 threads: one member, one record, one mail, all 2xx."""
         body = ins.encrypt(payload(first_name="Ada", last_name="Lovelace"), SECRET_KEY)
         started = time.monotonic()
-        responses = post_at_once(url, [body] * COPIES)
+        responses = post_at_once(webhook_url, [body] * COPIES)
         elapsed = time.monotonic() - started
         assert [r.status_code // 100 for r in responses] == [2] * COPIES
         statuses = [r.json()["status"] for r in responses]
@@ -183,16 +148,16 @@ class TestConflictingNotifications:
     """The notifications of one order delivered at once end as delivered in order."""
 
     def test_same_final_state_as_sequential_delivery(
-        self, url, portal, retries, record_property
+        self, webhook_url, portal, retries, record_property
     ):
         """SALE, BILL, CANCEL-REBILL and RFND at once, thrice each: refunded."""
         for n in range(ROUNDS):
             in_order = (f"s{n}@example.com", f"S{n:07d}")
             at_once = (f"c{n}@example.com", f"C{n:07d}")
             for body in order_bodies(*in_order):
-                assert post(url, body).status_code == 200
+                assert post(webhook_url, body).status_code == 200
             bodies = order_bodies(*at_once) * 3
-            responses = post_at_once(url, bodies, threads=len(bodies))
+            responses = post_at_once(webhook_url, bodies, threads=len(bodies))
             assert [r.status_code for r in responses] == [200] * len(bodies)
             statuses = [r.json()["status"] for r in responses]
             assert statuses.count("ok") == len(ORDER)

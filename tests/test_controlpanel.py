@@ -8,32 +8,14 @@ from plone.app.testing import SITE_OWNER_NAME
 from plone.app.testing import SITE_OWNER_PASSWORD
 from plone.app.testing import TEST_USER_NAME
 from plone.app.testing import TEST_USER_PASSWORD
-from plone.testing.zope import Browser
 
 from niteoweb.clickbank.testing import SECRET_KEY
 
 RECORD = "niteoweb.clickbank."
 
 
-@pytest.fixture
-def browser(functional_app):
-    """A test browser on the functional layer's WSGI app."""
-    browser = Browser(functional_app)
-    browser.handleErrors = True
-    browser.raiseHttpErrors = False
-    return browser
-
-
 def login(browser, portal_url, name, password):
     browser.addHeader("Authorization", f"Basic {name}:{password}")
-
-
-@pytest.fixture
-def admin_browser(browser, functional_portal):
-    login(
-        browser, functional_portal.absolute_url(), SITE_OWNER_NAME, SITE_OWNER_PASSWORD
-    )
-    return browser
 
 
 class TestClassicControlPanel:

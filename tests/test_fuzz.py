@@ -33,9 +33,10 @@ from hypothesis import strategies as st
 from plone import api
 from plone.app.testing import SITE_OWNER_NAME
 from plone.app.testing import SITE_OWNER_PASSWORD
-from zope.globalrequest import getRequest
 
+from helpers import fresh
 from helpers import payload
+from helpers import post as post_to
 from niteoweb.clickbank import ins
 from niteoweb.clickbank import members
 from niteoweb.clickbank.errors import POSTVerificationFailedError
@@ -471,19 +472,6 @@ def portal(acceptance):
     return acceptance["portal"]
 
 
-@pytest.fixture
-def site_url(acceptance):
-    return f"http://{acceptance['host']}:{acceptance['port']}/plone"
-
-
-@pytest.fixture
-def smtp(acceptance):
-    """Messages received by the layer's SMTP server during this test."""
-    inbox = acceptance["smtp"]
-    inbox.messages.clear()
-    return inbox
-
-
 #: A subscription paid for this long (from the start of the current second).
 PAID_PERIOD = timedelta(seconds=2)
 
@@ -493,20 +481,8 @@ def wait_until_due() -> None:
     time.sleep(PAID_PERIOD.total_seconds() + 0.2)
 
 
-def fresh():
-    """See what the server committed (plone.registry caches values per request)."""
-    transaction.abort()
-    getRequest().other.pop("_plone_registry_cache", None)
-    transaction.begin()
-
-
 def post(site_url, body: bytes) -> requests.Response:
-    return requests.post(
-        site_url + "/@@clickbank",
-        data=body,
-        headers={"Content-Type": "application/json"},
-        timeout=60,
-    )
+    return post_to(site_url + "/@@clickbank", body)
 
 
 def send(site_url, data: dict) -> requests.Response:

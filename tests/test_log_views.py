@@ -13,7 +13,6 @@ from plone.app.testing import SITE_OWNER_NAME
 from plone.app.testing import SITE_OWNER_PASSWORD
 from plone.app.testing import TEST_USER_NAME
 from plone.app.testing import TEST_USER_PASSWORD
-from plone.testing.zope import Browser
 
 from helpers import T0
 from helpers import notification
@@ -280,19 +279,9 @@ def site(functional_portal):
 
 
 @pytest.fixture
-def browser(functional_app):
-    """A test browser on the functional layer's WSGI app."""
-    browser = Browser(functional_app)
-    browser.handleErrors = True
-    browser.raiseHttpErrors = False
-    return browser
-
-
-@pytest.fixture
-def admin(browser, site):
-    """The test browser, logged in as the site owner."""
-    browser.addHeader("Authorization", f"Basic {SITE_OWNER_NAME}:{SITE_OWNER_PASSWORD}")
-    return browser
+def admin(admin_browser, site):
+    """The test browser, logged in as the site owner, on the prepared site."""
+    return admin_browser
 
 
 def committed(*notifications):

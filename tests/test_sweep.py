@@ -16,11 +16,8 @@ import pytest
 import transaction
 from AccessControl.SecurityManagement import getSecurityManager
 from plone import api
-from plone.app.testing import SITE_OWNER_NAME
-from plone.app.testing import SITE_OWNER_PASSWORD
 from plone.app.testing import TEST_USER_NAME
 from plone.app.testing import TEST_USER_PASSWORD
-from plone.testing.zope import Browser
 from ZODB.POSException import ConflictError
 from zope.component import getGlobalSiteManager
 
@@ -378,22 +375,6 @@ def lapsed(functional_portal):
     install_mock_mailhost(functional_portal)
     lapsed_subscription("Gold <b>plan</b>")
     return functional_portal.absolute_url() + "/@@clickbank-expire"
-
-
-@pytest.fixture
-def browser(functional_app):
-    """A test browser on the functional layer's WSGI app."""
-    browser = Browser(functional_app)
-    browser.handleErrors = True
-    browser.raiseHttpErrors = False
-    return browser
-
-
-@pytest.fixture
-def admin_browser(browser):
-    """The test browser, logged in as the site owner (Manager)."""
-    browser.addHeader("Authorization", f"Basic {SITE_OWNER_NAME}:{SITE_OWNER_PASSWORD}")
-    return browser
 
 
 class TestView:

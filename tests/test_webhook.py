@@ -10,7 +10,10 @@ import requests
 import transaction
 from plone import api
 
+from helpers import fresh
 from helpers import payload
+from helpers import post
+from helpers import wait_for
 from niteoweb.clickbank import ins
 from niteoweb.clickbank import members
 from niteoweb.clickbank.storage import get_storage
@@ -30,30 +33,9 @@ def portal(acceptance):
     return acceptance["portal"]
 
 
-@pytest.fixture
-def url(acceptance):
-    return f"http://{acceptance['host']}:{acceptance['port']}/plone/@@clickbank"
-
-
-def post(url, body: bytes, **kwargs):
-    return requests.post(
-        url,
-        data=body,
-        headers={"Content-Type": "application/json"},
-        timeout=30,
-        **kwargs,
-    )
-
-
-def send(url, secret=SECRET_KEY, **kwargs):
+def send(webhook_url, secret=SECRET_KEY, **kwargs):
     """Encrypt a notification like ClickBank and post it."""
-    return post(url, ins.encrypt(payload(**kwargs), secret))
-
-
-def fresh():
-    """See what the server committed."""
-    transaction.abort()
-    transaction.begin()
+    return post(webhook_url, ins.encrypt(payload(**kwargs), secret))
 
 
 def has_access(email="buyer@example.com") -> bool:
@@ -62,35 +44,18 @@ def has_access(email="buyer@example.com") -> bool:
     return found is not None and "Member" in api.user.get_roles(user=found)
 
 
-@pytest.fixture
-def smtp(acceptance):
-    """Messages received by the layer's SMTP server during this test."""
-    inbox = acceptance["smtp"]
-    inbox.messages.clear()
-    return inbox
-
-
-def wait_for(condition, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 class TestStatusCodes:
     """What ClickBank gets back."""
 
-    def test_get_is_405(self, url):
+    def test_get_is_405(self, webhook_url):
         """Only POST is accepted."""
-        response = requests.get(url, timeout=30)
+        response = requests.get(webhook_url, timeout=30)
         assert response.status_code == 405
         assert response.headers["Allow"] == "POST"
 
-    def test_sale_is_200_with_small_json(self, url):
+    def test_sale_is_200_with_small_json(self, webhook_url):
         """A processed notification is 200 with status and outcome."""
-        response = send(url)
+        response = send(webhook_url)
         assert response.status_code == 200
         assert response.json() == {
             "status": "ok",
@@ -99,10 +64,10 @@ class TestStatusCodes:
         }
         assert response.headers["Content-Type"].startswith("application/json")
 
-    def test_duplicate_is_200(self, url):
+    def test_duplicate_is_200(self, webhook_url):
         """A repeat is acknowledged so ClickBank stops retrying."""
-        send(url)
-        response = send(url)
+        send(webhook_url)
+        response = send(webhook_url)
         assert response.status_code == 200
         assert response.json()["status"] == "duplicate"
 
@@ -117,43 +82,45 @@ class TestStatusCodes:
             b"notification=abc&iv=def",
         ],
     )
-    def test_garbage_is_400_with_one_message(self, url, body):
+    def test_garbage_is_400_with_one_message(self, webhook_url, body):
         """Anything that is not an INS envelope gets the same 400 answer."""
-        response = post(url, body)
+        response = post(webhook_url, body)
         assert response.status_code == 400
         assert response.json() == INVALID
 
-    def test_wrong_key_is_400_and_writes_nothing(self, url, portal):
+    def test_wrong_key_is_400_and_writes_nothing(self, webhook_url, portal):
         """A body encrypted with another key is refused; nothing is written."""
-        response = send(url, secret="OTHERKEY")
+        response = send(webhook_url, secret="OTHERKEY")
         assert response.status_code == 400
         assert response.json() == INVALID
         fresh()
         assert len(get_storage(portal).records) == 0
         assert members.find("buyer@example.com") is None
 
-    def test_previous_key_is_accepted(self, url, portal):
+    def test_previous_key_is_accepted(self, webhook_url, portal):
         """During a key rotation the previous key still works."""
         api.portal.set_registry_record(RECORD + "secret_key", "NEWKEY")
         api.portal.set_registry_record(RECORD + "previous_secret_key", SECRET_KEY)
         transaction.commit()
-        assert send(url).status_code == 200
-        assert send(url, secret="NEWKEY", receipt="BBBB2222").status_code == 200
+        assert send(webhook_url).status_code == 200
+        assert send(webhook_url, secret="NEWKEY", receipt="BBBB2222").status_code == 200
 
-    def test_no_secret_key_is_503(self, url, portal):
+    def test_no_secret_key_is_503(self, webhook_url, portal):
         """Until the admin sets the key, ClickBank is told to retry later."""
         api.portal.get_tool("portal_registry")[RECORD + "secret_key"] = None
         transaction.commit()
-        response = send(url)
+        response = send(webhook_url)
         assert response.status_code == 503
         assert response.json()["error"]["type"] == "NotConfigured"
 
-    def test_too_large_is_413(self, url):
+    def test_too_large_is_413(self, webhook_url):
         """Bodies over the size limit are refused before decryption."""
-        response = post(url, b"{" + b" " * (ins.MAX_BODY_SIZE + 10) + b"}")
+        response = post(webhook_url, b"{" + b" " * (ins.MAX_BODY_SIZE + 10) + b"}")
         assert response.status_code == 413
 
-    def test_unexpected_error_is_500_and_rolls_back(self, url, portal, monkeypatch):
+    def test_unexpected_error_is_500_and_rolls_back(
+        self, webhook_url, portal, monkeypatch
+    ):
         """A failure after the member was created saves nothing; ClickBank retries."""
         from niteoweb.clickbank import ledger
 
@@ -161,16 +128,16 @@ class TestStatusCodes:
             raise RuntimeError("disk full")
 
         monkeypatch.setattr(ledger, "record", broken)
-        response = send(url)
+        response = send(webhook_url)
         assert response.status_code == 500
         assert "disk full" not in response.text
         assert members.find("buyer@example.com") is None or not has_access()
         fresh()
         assert members.find("buyer@example.com") is None
         monkeypatch.undo()
-        assert send(url).json()["outcome"] == "created"
+        assert send(webhook_url).json()["outcome"] == "created"
 
-    def test_conflict_is_retried_invisibly(self, url, monkeypatch):
+    def test_conflict_is_retried_invisibly(self, webhook_url, monkeypatch):
         """A ZODB conflict is retried by Zope; ClickBank sees one 200."""
         from ZODB.POSException import ConflictError
 
@@ -186,7 +153,7 @@ class TestStatusCodes:
             return original(*args, **kwargs)
 
         monkeypatch.setattr(processing, "handle", conflicting)
-        response = send(url)
+        response = send(webhook_url)
         assert response.status_code == 200
         assert len(calls) == 2
         assert has_access()
@@ -195,24 +162,27 @@ class TestStatusCodes:
 class TestLifecycleOverHttp:
     """Each transaction type end to end."""
 
-    def test_sale_then_refund(self, url):
+    def test_sale_then_refund(self, webhook_url):
         """SALE grants the Member role; RFND removes it, the member stays."""
-        assert send(url).json()["outcome"] == "created"
+        assert send(webhook_url).json()["outcome"] == "created"
         assert has_access()
-        assert send(url, transaction_type="RFND", days=1).json()["outcome"] == "revoked"
+        assert (
+            send(webhook_url, transaction_type="RFND", days=1).json()["outcome"]
+            == "revoked"
+        )
         fresh()
         assert members.find("buyer@example.com") is not None
         assert not has_access()
 
-    def test_affiliate_copy_is_ignored(self, url):
+    def test_affiliate_copy_is_ignored(self, webhook_url):
         """The AFFILIATE copy of a sale creates nothing."""
-        assert send(url, role="AFFILIATE").json()["outcome"] == "ignored-role"
+        assert send(webhook_url, role="AFFILIATE").json()["outcome"] == "ignored-role"
         fresh()
         assert members.find("buyer@example.com") is None
 
-    def test_test_button(self, url):
+    def test_test_button(self, webhook_url):
         """ClickBank's Test button gets 200 and touches nobody."""
-        response = send(url, transaction_type="TEST", receipt="********")
+        response = send(webhook_url, transaction_type="TEST", receipt="********")
         assert response.status_code == 200
         assert response.json()["outcome"] == "ignored-test"
 
@@ -220,9 +190,9 @@ class TestLifecycleOverHttp:
 class TestMail:
     """The welcome mail over real SMTP."""
 
-    def test_sale_sends_one_utf8_mail_with_link(self, url, smtp, acceptance):
+    def test_sale_sends_one_utf8_mail_with_link(self, webhook_url, smtp, acceptance):
         """One well-formed mail; accents intact; the link opens the reset form."""
-        send(url, first_name="José", last_name="Müller")
+        send(webhook_url, first_name="José", last_name="Müller")
         assert wait_for(lambda: smtp.messages)
         time.sleep(0.3)
         assert len(smtp.messages) == 1
@@ -238,16 +208,16 @@ class TestMail:
         # A second visit (or a mail scanner's first) leads to the same form.
         assert requests.get(link, timeout=30).url == page.url
 
-    def test_unknown_link_leads_to_forgot_password(self, url):
+    def test_unknown_link_leads_to_forgot_password(self, webhook_url):
         """A made-up token is sent to "Forgot your password?"."""
-        site = url.rsplit("/", 1)[0]
+        site = webhook_url.rsplit("/", 1)[0]
         page = requests.get(
             site + "/@@clickbank-set-password?token=00000000001-nope", timeout=30
         )
         assert page.status_code == 200
         assert page.url.endswith("/mail_password_form")
 
-    def test_mail_server_down_does_not_lose_the_sale(self, url, portal, smtp):
+    def test_mail_server_down_does_not_lose_the_sale(self, webhook_url, portal, smtp):
         """With SMTP unreachable the sale is still saved and answered 200."""
         from niteoweb.clickbank.testing import free_port
 
@@ -256,7 +226,7 @@ class TestMail:
         mailhost.smtp_port = free_port()
         transaction.commit()
         try:
-            response = send(url)
+            response = send(webhook_url)
             assert response.status_code == 200
             assert response.json()["outcome"] == "created"
             assert has_access()
@@ -264,12 +234,12 @@ class TestMail:
             mailhost.smtp_port = working_port
             transaction.commit()
 
-    def test_no_mail_when_transaction_aborts(self, url, smtp, monkeypatch):
+    def test_no_mail_when_transaction_aborts(self, webhook_url, smtp, monkeypatch):
         """A notification that fails sends no mail."""
         from niteoweb.clickbank import ledger
 
         monkeypatch.setattr(ledger, "record", lambda *a, **k: 1 / 0)
-        assert send(url).status_code == 500
+        assert send(webhook_url).status_code == 500
         time.sleep(0.5)
         assert smtp.messages == []
 
@@ -277,7 +247,7 @@ class TestMail:
 class TestConcurrency:
     """Copies of one notification at the same time."""
 
-    def test_concurrent_duplicates_take_effect_once(self, url, portal):
+    def test_concurrent_duplicates_take_effect_once(self, webhook_url, portal):
         """20 copies posted by 8 threads: one member, one record, all 2xx."""
         body = ins.encrypt(payload(), SECRET_KEY)
         barrier = threading.Barrier(8)
@@ -285,7 +255,7 @@ class TestConcurrency:
         def deliver(_):
             with contextlib.suppress(threading.BrokenBarrierError):
                 barrier.wait(timeout=5)
-            return post(url, body)
+            return post(webhook_url, body)
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             responses = list(pool.map(deliver, range(20)))
