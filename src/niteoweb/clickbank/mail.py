@@ -11,6 +11,7 @@ language when set, else the built-in ``emails/welcome-<language>.txt``; orders i
 a language without a mail get the English one.
 """
 
+import functools
 from email.charset import QP
 from email.charset import Charset
 from email.mime.text import MIMEText
@@ -50,7 +51,13 @@ def mail_language(language: str | None) -> str:
 
 def builtin_template(language: str | None) -> tuple[str, str]:
     """Return the built-in ``(subject, body)`` templates of an order language."""
-    path = TEMPLATES / f"welcome-{mail_language(language).lower()}.txt"
+    return _read_template(mail_language(language))
+
+
+@functools.cache
+def _read_template(language: str) -> tuple[str, str]:
+    """Read ``emails/welcome-<language>.txt`` once per process."""
+    path = TEMPLATES / f"welcome-{language.lower()}.txt"
     head, _, body = path.read_text(encoding="utf-8").partition("\n\n")
     return head.removeprefix("Subject:").strip(), body
 

@@ -51,7 +51,8 @@ def find(email: str):
     user = api.portal.get_tool("acl_users").getUser(login)
     if user is None:
         return None
-    return api.user.get(userid=user.getId())
+    # Wrap the user PAS found: a second lookup by id would cost as much again.
+    return api.portal.get_tool("portal_membership").wrapUser(user)
 
 
 def create(email: str, full_name: str, properties: dict | None = None):
@@ -89,15 +90,20 @@ def is_protected(member, settings: Settings) -> bool:
     if _direct_roles(member) - allowed:
         return True
     managed = settings.mapped_groups
-    for group in api.group.get_groups(user=member.getUser()):
-        group_id = group.getId()
+    for group_id in _group_ids(member):
         if group_id == "AuthenticatedUsers":
             continue
         if group_id in managed and is_grantable_group(group_id, settings.member_role):
             continue
-        if set(api.group.get_roles(group=group)) - allowed:
+        group = api.group.get(groupname=group_id)
+        if group is not None and set(group.getRoles()) - allowed:
             return True
     return False
+
+
+def _group_ids(member) -> set[str]:
+    """Ids of the groups the member belongs to (no group objects built)."""
+    return set(member.getUser().getGroups())
 
 
 def update_purchase(member, notification) -> bool:
@@ -147,7 +153,7 @@ def sync(member, settings: Settings, access: bool, groups: set[str]) -> tuple[se
             "The configured member role %r may manage the site; not granted.", role
         )
     else:
-        current = set(api.user.get_roles(user=member))
+        current = set(member.getUser().getRoles())
         direct = _direct_roles(member)
         if access and role not in current:
             api.user.grant_roles(user=member, roles=[role])
@@ -155,7 +161,7 @@ def sync(member, settings: Settings, access: bool, groups: set[str]) -> tuple[se
         elif not access and role in direct:
             api.user.revoke_roles(user=member, roles=[role])
             removed.add(f"role:{role}")
-    member_groups = {g.getId() for g in api.group.get_groups(user=member)}
+    member_groups = _group_ids(member)
     wanted = set()
     for group_id in sorted(groups) if access else ():
         if is_grantable_group(group_id, role):

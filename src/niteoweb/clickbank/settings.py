@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from dataclasses import field
 
+from AccessControl.PermissionRole import rolesForPermissionOn
 from plone import api
 from zope.interface import Invalid
 
@@ -106,13 +107,11 @@ def is_grantable_role(role: str, portal=None) -> bool:
     portal = portal if portal is not None else api.portal.get()
     if role not in portal.validRoles():
         return False
-    for permission in MANAGING_PERMISSIONS:
-        roles = {
-            r["name"] for r in portal.rolesOfPermission(permission) if r["selected"]
-        }
-        if role in roles:
-            return False
-    return True
+    # rolesForPermissionOn reads one permission; rolesOfPermission walks them all.
+    return not any(
+        role in rolesForPermissionOn(permission, portal)
+        for permission in MANAGING_PERMISSIONS
+    )
 
 
 def missing_groups(rules) -> list[str]:
