@@ -1,0 +1,256 @@
+"""Views of the benchmark instance: the Plone baseline, a profiled webhook, control.
+
+All three answer small JSON bodies and are registered only in the temporary
+instance ``bench/run.py`` creates.
+"""
+
+import json
+import os
+import secrets
+import threading
+import time
+from collections import Counter
+from contextlib import nullcontext
+from datetime import datetime
+
+import transaction
+from plone import api
+from plone.protect.interfaces import IDisableCSRFProtection
+from Products.Five.browser import BrowserView
+from zope.interface import alsoProvides
+
+from niteoweb.clickbank import mail
+from niteoweb.clickbank import members
+from niteoweb.clickbank.browser.webhook import ClickBankView
+from niteoweb.clickbank.settings import get_settings
+from niteoweb.clickbank.storage import get_storage
+
+from . import patches
+
+patches.install()
+
+
+def _body(request) -> bytes:
+    request.stdin.seek(0)
+    return request.stdin.read()
+
+
+def _answer(request, data: dict, status: int = 200) -> str:
+    request.response.setStatus(status)
+    request.response.setHeader("Content-Type", "application/json")
+    return json.dumps(data)
+
+
+class BaselineView(BrowserView):
+    """The unavoidable work of a notification, done with plone.api alone.
+
+    Takes the plaintext buyer data as JSON (no decryption, no ledger, no
+    entitlements, no mail). ``sale``: create the member with the same properties
+    and password as the add-on, set the purchase properties, grant ``Member``.
+    ``bill``: find the member and set the purchase properties.
+    """
+
+    def __call__(self):
+        data = json.loads(_body(self.request))
+        alsoProvides(self.request, IDisableCSRFProtection)
+        email = data["email"].strip().lower()
+        purchase = {
+            members.LAST_PURCHASE_ID: data["receipt"],
+            members.LAST_PURCHASE_TIMESTAMP: data["time"],
+            members.PRODUCT_ID: data["item"],
+        }
+        if data["kind"] == "sale":
+            user = api.user.create(
+                email=email,
+                username=email,
+                password=secrets.token_urlsafe(32),
+                roles=(),
+                properties={
+                    "fullname": data["fullname"],
+                    members.AFFILIATE: data.get("affiliate", ""),
+                },
+            )
+            user.setMemberProperties(mapping=purchase)
+            api.user.grant_roles(user=user, roles=["Member"])
+        else:
+            user = api.user.get(username=email)
+            user.setMemberProperties(mapping=purchase)
+        return _answer(self.request, {"status": "ok", "kind": data["kind"]})
+
+
+class PatchedWebhookView(BrowserView):
+    """``@@clickbank`` with the proposed fixes of :mod:`.patches` switched on."""
+
+    def __call__(self):
+        with patches.switched_on():
+            return ClickBankView(self.context, self.request)()
+
+
+_profiler = None
+_profiler_lock = threading.Lock()
+
+
+class ProfiledWebhookView(BrowserView):
+    """``@@clickbank`` and its commit (mail included) under pyinstrument."""
+
+    patched = False
+
+    def __call__(self):
+        global _profiler
+        from pyinstrument import Profiler
+
+        with _profiler_lock:
+            if _profiler is None:
+                _profiler = Profiler(interval=0.0005)
+            _profiler.start()
+            switch = patches.switched_on() if self.patched else nullcontext()
+            try:
+                with switch:
+                    result = ClickBankView(self.context, self.request)()
+                    transaction.commit()
+            finally:
+                _profiler.stop()
+        return result
+
+
+class ProfiledPatchedWebhookView(ProfiledWebhookView):
+    """The same, with the proposed fixes switched on."""
+
+    patched = True
+
+
+def _expire_function():
+    """The expiry sweep: ``sweep.expire`` once it exists, else ``processing``'s."""
+    try:
+        from niteoweb.clickbank.sweep import expire
+    except ImportError:
+        from niteoweb.clickbank.processing import expire
+    return expire
+
+
+def _count(result) -> int:
+    if hasattr(result, "__len__"):
+        return len(result)
+    for name in ("expired", "due", "entitlements", "count"):
+        value = getattr(result, name, None)
+        if value is not None:
+            return value if isinstance(value, int) else len(value)
+    return -1
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+_original_send_welcome = mail.send_welcome
+#: Requests Zope retried after a ConflictError (or another transient error).
+retries = {"count": 0}
+#: The same by error and class of the object in conflict.
+retries_by_class = Counter()
+
+
+def count_retry(event) -> None:
+    """Subscriber of IPubBeforeAbort: count the aborts that Zope will retry."""
+    if event.retry:
+        retries["count"] += 1
+        error = event.exc_info[1]
+        name = (getattr(error, "class_name", None) or "?").rsplit(".", 1)[-1]
+        retries_by_class[f"{type(error).__name__} {name}"] += 1
+
+
+class ControlView(BrowserView):
+    """POST ``{"action": ...}``: stats, sweep, mail-on/off, profile-report."""
+
+    def __call__(self):
+        data = json.loads(_body(self.request) or b"{}")
+        alsoProvides(self.request, IDisableCSRFProtection)
+        action = data.get("action", "stats")
+        return _answer(self.request, getattr(self, action.replace("-", "_"))(data))
+
+    def stats(self, data):
+        portal = api.portal.get()
+        storage = get_storage(portal)
+        db = portal._p_jar.db()
+        return {
+            "last_transaction": db.lastTransaction().hex(),
+            "members": len(portal.acl_users.source_users._user_passwords),
+            "records": storage.record_count(),
+            "entitlements": len(storage.entitlements),
+            "expiry_index": len(storage.expiry),
+            "reset_requests": len(portal.portal_password_reset._requests),
+            "rss_kib": _rss_kib(),
+            "pid": os.getpid(),
+            "cache_size": db.getCacheSize(),
+            "retries": retries["count"],
+            "retries_by_class": dict(retries_by_class),
+            "patches": patches.APPLIED,
+        }
+
+    def sweep(self, data):
+        expire = _expire_function()
+        now = datetime.fromisoformat(data["now"])
+        settings = get_settings()
+        profiler = None
+        if data.get("profile"):
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005)
+            profiler.start()
+        switch = patches.switched_on() if data.get("patched") else nullcontext()
+        start = time.perf_counter()
+        with switch:
+            result = expire(settings, now)
+        swept = time.perf_counter() - start
+        transaction.commit()
+        total = time.perf_counter() - start
+        if profiler is not None:
+            profiler.stop()
+            with open(data["profile"], "w") as out:
+                out.write(profiler.output_text(unicode=True, show_all=False))
+        return {
+            "function": f"{expire.__module__}.{expire.__name__}",
+            "patched": bool(data.get("patched")),
+            "due": _count(result),
+            "seconds": swept,
+            "seconds_with_commit": total,
+        }
+
+    def mail_off(self, data):
+        mail.send_welcome = lambda member, language="EN": True
+        return {"mail": "off"}
+
+    def mail_on(self, data):
+        mail.send_welcome = _original_send_welcome
+        return {"mail": "on"}
+
+    def profile_report(self, data):
+        from pyinstrument.renderers import ConsoleRenderer
+        from pyinstrument.renderers import HTMLRenderer
+
+        if _profiler is None or _profiler.last_session is None:
+            return {"text": ""}
+        session = _merge_threads(_profiler.last_session)
+        if data.get("html"):
+            with open(data["html"], "w") as html:
+                html.write(HTMLRenderer().render(session))
+        tree = ConsoleRenderer(unicode=True, show_all=False).render(session)
+        flat = ConsoleRenderer(unicode=True, flat=True).render(session)
+        if data.get("reset"):
+            _profiler.reset()
+        return {"text": tree + "\n\nSelf time by function:\n" + flat}
+
+
+def _merge_threads(session):
+    """The session with the waitress threads folded into one call tree."""
+    import copy
+
+    merged = copy.copy(session)
+    merged.frame_records = [
+        ([f for f in stack if "\x00<thread>\x00" not in f], seconds)
+        for stack, seconds in session.frame_records
+    ]
+    return merged

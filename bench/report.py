@@ -1,0 +1,214 @@
+"""Ratios, targets and the table ``make bench`` prints."""
+
+KINDS = ("sale", "baseline-sale", "bill", "baseline-bill", "duplicate")
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+def derive(results: dict) -> dict:
+    """The ratios the issue asks for, from the summaries of a run.
+
+    A throughput ratio is the inverse ratio of mean times; ``*_median`` is the
+    same from median times (less sensitive to a noisy neighbour).
+    """
+    s = results["summary"]
+
+    def faster(kind, than, stat="mean_ms"):  # throughput of kind / of than
+        return _ratio(s[than][stat], s[kind][stat])
+
+    def slower(kind, than, stat="mean_ms"):  # cost of kind / of than
+        return _ratio(s[kind][stat], s[than][stat])
+
+    derived = {}
+    for site in ("small", "large"):
+        derived[site] = {
+            "sale_ratio": faster(f"sale@{site}", f"baseline-sale@{site}"),
+            "sale_ratio_median": faster(
+                f"sale@{site}", f"baseline-sale@{site}", "median_ms"
+            ),
+            "bill_ratio": faster(f"bill@{site}", f"baseline-bill@{site}"),
+            "bill_ratio_median": faster(
+                f"bill@{site}", f"baseline-bill@{site}", "median_ms"
+            ),
+            "duplicate_speedup": faster(f"duplicate@{site}", f"sale@{site}"),
+            "sale_patched_ratio": faster(
+                f"sale-patched@{site}", f"baseline-sale@{site}"
+            ),
+            "bill_patched_ratio": faster(
+                f"bill-patched@{site}", f"baseline-bill@{site}"
+            ),
+            "sale_patched_extra_bytes": s[f"sale-patched@{site}"]["bytes_mean"]
+            - s[f"baseline-sale@{site}"]["bytes_mean"],
+            "sale_extra_bytes": s[f"sale@{site}"]["bytes_mean"]
+            - s[f"baseline-sale@{site}"]["bytes_mean"],
+            "bill_extra_bytes": s[f"bill@{site}"]["bytes_mean"]
+            - s[f"baseline-bill@{site}"]["bytes_mean"],
+        }
+    derived["sale_ratio_no_mail"] = faster(
+        "sale-no-mail@small", "baseline-sale-no-mail@small"
+    )
+    derived["scale"] = {
+        kind: slower(f"{kind}@large", f"{kind}@small") for kind in KINDS
+    }
+    derived["scale_patched"] = {
+        kind: slower(f"{kind}-patched@large", f"{kind}-patched@small")
+        for kind in ("sale", "bill")
+    }
+    derived["scale_median"] = {
+        kind: slower(f"{kind}@large", f"{kind}@small", "median_ms") for kind in KINDS
+    }
+    derived["decode_ratio"] = {k: v["ratio"] for k, v in results["decode"].items()}
+    derived["decode_ratio_proposed"] = {
+        k: v["ratio_proposed"] for k, v in results["decode"].items()
+    }
+    sweeps = results["sweeps"]
+    per_due = {
+        f"{site}-{name}": _ratio(1e6 * r["seconds_with_commit"], r["due"])
+        for site, points in sweeps.items()
+        for name, r in points.items()
+        if not r["patched"]
+    }
+    derived["sweep_us_per_due"] = per_due
+    patched = sweeps["large"].get("few-patched")
+    if patched:
+        derived["sweep_patched_over_few"] = _ratio(
+            patched["seconds_with_commit"],
+            sweeps["large"]["few"]["seconds_with_commit"],
+        )
+    return derived
+
+
+def targets(derived: dict, concurrency: dict) -> list[tuple[str, str, str, bool]]:
+    """``(target, measured, goal, met)`` for every target of the issue."""
+    d, small = derived, derived["small"]
+    per_due = d["sweep_us_per_due"]
+    flat = max(per_due.values()) <= 2 * min(per_due.values())
+    return [
+        ("SALE handler/baseline", f"{small['sale_ratio']:.2f}", ">= 0.80",
+         small["sale_ratio"] >= 0.80),
+        ("BILL handler/baseline", f"{small['bill_ratio']:.2f}", ">= 0.85",
+         small["bill_ratio"] >= 0.85),
+        ("duplicate vs SALE speed-up", f"{small['duplicate_speedup']:.1f}x",
+         ">= 3x", small["duplicate_speedup"] >= 3),
+        ("SALE cost large/small site", f"{d['scale']['sale']:.2f}", "<= 1.25",
+         d["scale"]["sale"] <= 1.25),
+        ("p99 latency, 8 clients", f"{concurrency['p99_ms']:.0f} ms", "< 1000 ms",
+         concurrency["p99_ms"] < 1000),
+        ("non-2xx answers, 8 clients", str(concurrency["non2xx"]), "0",
+         concurrency["non2xx"] == 0),
+        ("ins.decode / (AES + JSON), 2 KB", f"{d['decode_ratio']['2k']:.1f}x",
+         "<= 3x", d["decode_ratio"]["2k"] <= 3),
+        ("ins.decode / (AES + JSON), 20 KB", f"{d['decode_ratio']['20k']:.1f}x",
+         "<= 3x", d["decode_ratio"]["20k"] <= 3),
+        ("Data.fs per SALE beyond baseline", f"{small['sale_extra_bytes']:.0f} B",
+         "<= 4096 B", small["sale_extra_bytes"] <= 4096),
+        ("sweep: ms per due entitlement",
+         " / ".join(f"{v / 1000:.1f}" for v in per_due.values()),
+         "flat (max <= 2x min)", flat),
+    ]  # fmt: skip
+
+
+def _retried(concurrency: dict) -> str:
+    counts = sorted(concurrency["retries_by_class"].items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{name} {count}" for name, count in counts) or "-"
+
+
+def table(results: dict, derived: dict, rows: list) -> str:
+    """The human-readable report."""
+    sizes = results["sizes"]
+    lines = [
+        "",
+        f"-- one client, series in turns; small site {sizes['small']} members, "
+        f"large site {sizes['large']} (ledgers of the same size) --",
+        f"{'':30}{'n':>5}{'mean ms':>9}{'median':>9}{'p95':>8}{'/s':>7}"
+        f"{'Data.fs B':>11}",
+    ]
+    for kind, s in results["summary"].items():
+        lines.append(
+            f"{kind:30}{s['n']:>5}{s['mean_ms']:>9.1f}{s['median_ms']:>9.1f}"
+            f"{s['p95_ms']:>8.1f}{s['per_second']:>7.1f}{s['bytes_mean']:>11.0f}"
+        )
+    c = results["concurrency"]
+    lines += [
+        "",
+        f"-- {c['clients']} concurrent clients, waitress 4 threads, {c['n']} "
+        f"requests on the large site (SALE, BILL, copies of SALEs) --",
+        f"p50 {c['median_ms']:.0f} ms  p95 {c['p95_ms']:.0f} ms  p99 "
+        f"{c['p99_ms']:.0f} ms  {c['throughput']:.1f}/s  non-2xx {c['non2xx']}  "
+        f"conflict retries {c['retries']}  statuses {c['statuses']}",
+        f"{'':19}retried: {_retried(c)}",
+    ]
+    for label, key in (
+        ("baseline view     ", "concurrency_baseline"),
+        ("proposed fixes on ", "concurrency_patched"),
+    ):
+        p = results[key]
+        lines.append(
+            f"{label}: p50 {p['median_ms']:.0f} ms  p95 {p['p95_ms']:.0f} ms"
+            f"  p99 {p['p99_ms']:.0f} ms  {p['throughput']:.1f}/s  non-2xx "
+            f"{p['non2xx']}  conflict retries {p['retries']}"
+        )
+        lines.append(f"{'':19}retried: {_retried(p)}")
+    lines += ["", "-- ins.decode, us per notification (best batch, in turns) --"]
+    for size, m in results["decode"].items():
+        lines.append(
+            f"{size:>4}: decode {m['decode_us']:.0f} (decrypt {m['decrypt_us']:.0f}"
+            f" + parse {m['parse_us']:.0f})  raw AES {m['aes_us']:.0f} + JSON "
+            f"{m['json_us']:.0f}  -> {m['ratio']:.1f}x;  proposed fixes "
+            f"{m['decode_proposed_us']:.0f} -> {m['ratio_proposed']:.1f}x"
+        )
+    lines += ["", "-- expiry sweep, in the Zope process, commit included --"]
+    for site, points in results["sweeps"].items():
+        for s in points.values():
+            lines.append(
+                f"{site:5} site ({sizes[site]:>5} members), {s['due']:>4} due: "
+                f"{1000 * s['seconds_with_commit']:8.0f} ms  ({s['function']}"
+                f"{', proposed fixes on' if s['patched'] else ''})"
+            )
+    lines += ["", "-- Data.fs bytes per request by class (small site) --"]
+    for kind in ("sale", "baseline-sale", "bill", "baseline-bill"):
+        g = results["growth"].get(f"{kind}@small")
+        if g:
+            top = ", ".join(
+                f"{name.rsplit('.', 1)[-1]} {size:.0f}"
+                for name, size in list(g["classes"].items())[:7]
+            )
+            lines.append(f"{kind:14}{g['objects']:5.1f} objects: {top}")
+    lines += [
+        "",
+        f"Zope RSS after the run: {results['rss_kib'] / 1024:.0f} MiB; "
+        f"mails received by the SMTP sink: {results['mails']}",
+        "",
+        "-- ratios (throughput handler/baseline; cost large/small) --",
+    ]
+    for site in ("small", "large"):
+        d = derived[site]
+        lines.append(
+            f"{site:5}: SALE {d['sale_ratio']:.2f} "
+            f"(median {d['sale_ratio_median']:.2f})  BILL {d['bill_ratio']:.2f} "
+            f"(median {d['bill_ratio_median']:.2f})"
+            f"  duplicate {d['duplicate_speedup']:.1f}x faster than SALE"
+        )
+    lines.append(f"small: SALE with the mail off {derived['sale_ratio_no_mail']:.2f}")
+    for site in ("small", "large"):
+        d = derived[site]
+        lines.append(
+            f"{site:5}, proposed fixes on: SALE {d['sale_patched_ratio']:.2f}  "
+            f"BILL {d['bill_patched_ratio']:.2f}  Data.fs beyond baseline "
+            f"{d['sale_patched_extra_bytes']:.0f} B per SALE"
+        )
+    lines.append(
+        "large/small: "
+        + "  ".join(
+            f"{k} {v:.2f} (median {derived['scale_median'][k]:.2f})"
+            for k, v in derived["scale"].items()
+        )
+    )
+    lines += ["", "-- targets --"]
+    for name, measured, goal, met in rows:
+        lines.append(
+            f"{'met ' if met else 'MISS'} {name:34}{measured:>22}  target {goal}"
+        )
+    return "\n".join(lines)
