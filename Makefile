@@ -52,14 +52,14 @@ start: instance ## Run the site in the foreground on http://$(HOST):$(PORT)/$(SI
 
 .PHONY: lint
 lint: $(STAMP) ## ruff and zpretty checks
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/ruff format --check src tests scripts bench
 	$(BIN)/zpretty --check $$(find src -name '*.zcml' -o -name '*.xml' -o -name '*.pt')
 
 .PHONY: format
 format: $(STAMP) ## Apply ruff and zpretty formatting
-	$(BIN)/ruff check --fix src tests scripts
-	$(BIN)/ruff format src tests scripts
+	$(BIN)/ruff check --fix src tests scripts bench
+	$(BIN)/ruff format src tests scripts bench
 	$(BIN)/zpretty -i $$(find src -name '*.zcml' -o -name '*.xml' -o -name '*.pt')
 
 .PHONY: test
