@@ -11,6 +11,7 @@ import requests
 import transaction
 from plone.app.testing import SITE_OWNER_NAME
 from plone.app.testing import SITE_OWNER_PASSWORD
+from plone.app.testing import TEST_USER_ID
 from plone.app.testing import TEST_USER_NAME
 from plone.app.testing import TEST_USER_PASSWORD
 
@@ -18,6 +19,7 @@ from helpers import T0
 from helpers import notification
 from niteoweb.clickbank import ledger
 from niteoweb.clickbank import logquery
+from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank.browser.log import spreadsheet_safe
 from niteoweb.clickbank.logquery import InvalidLogQuery
@@ -635,3 +637,20 @@ class TestRestLog:
         assert (
             response.json()["error"]["message"] == "Nothing is known about this buyer."
         )
+
+
+class TestUserPageLink:
+    """Plone's user page links to the buyer's ClickBank page."""
+
+    def test_link_on_a_buyers_user_page(self, admin, site):
+        """A manager sees the link on the user page of a buyer."""
+        committed(notification(email="buyer@example.com"))
+        buyer = members.find("buyer@example.com")
+        admin.open(f"{site.absolute_url()}/@@user-information?userid={buyer.getId()}")
+        assert "@@clickbank-member?email=buyer%40example.com" in admin.contents
+
+    def test_no_link_for_other_users(self, admin, site):
+        """A member the add-on knows nothing of gets no link."""
+        transaction.commit()
+        admin.open(f"{site.absolute_url()}/@@user-information?userid={TEST_USER_ID}")
+        assert "@@clickbank-member" not in admin.contents
