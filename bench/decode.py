@@ -13,7 +13,7 @@ import plan
 from Crypto.Cipher import AES
 
 from niteoweb.clickbank import ins
-from niteoweb.clickbank import notification
+from niteoweb.clickbank import parsing
 from niteoweb.clickbank.simulator import build_notification
 
 
@@ -61,15 +61,15 @@ def _as_is():
 
 @contextlib.contextmanager
 def _patched(strict_b64: bool, iso_time: bool):
-    saved = ins._b64decode, notification._match_time
+    saved = ins._b64decode, parsing._match_time
     if strict_b64:
         ins._b64decode = _b64decode_strict_first
     if iso_time:
-        notification._match_time = _match_time_iso_first
+        parsing._match_time = _match_time_iso_first
     try:
         yield
     finally:
-        ins._b64decode, notification._match_time = saved
+        ins._b64decode, parsing._match_time = saved
 
 
 def measure(size: int, seconds: float = 2.0) -> dict:
@@ -155,4 +155,4 @@ def _match_time_iso_first(value, allow_date):
 
 
 _original_b64decode = ins._b64decode
-_original_match_time = notification._match_time
+_original_match_time = parsing._match_time

@@ -36,8 +36,8 @@ from niteoweb.clickbank.notification import Customer
 from niteoweb.clickbank.notification import LineItem
 from niteoweb.clickbank.notification import Notification
 from niteoweb.clickbank.notification import PaymentPlan
-from niteoweb.clickbank.notification import parse
-from niteoweb.clickbank.notification import parse_transaction_time
+from niteoweb.clickbank.parsing import parse
+from niteoweb.clickbank.parsing import parse_transaction_time
 
 __all__ = [
     "MAX_BODY_SIZE",

@@ -23,7 +23,7 @@ from itertools import islice
 from niteoweb.clickbank.entitlements import Entitlement
 from niteoweb.clickbank.ledger import OUTCOMES
 from niteoweb.clickbank.ledger import NotificationRecord
-from niteoweb.clickbank.notification import _REBILL_RECEIPT
+from niteoweb.clickbank.notification import original_receipt
 from niteoweb.clickbank.storage import ClickBankStorage
 from niteoweb.clickbank.storage import get_storage
 
@@ -71,8 +71,7 @@ class LogQuery:
     @property
     def original_receipt(self) -> str:
         """The original receipt of the ``receipt`` filter."""
-        match = _REBILL_RECEIPT.fullmatch(self.receipt)
-        return match["original"] if match else self.receipt
+        return original_receipt(self.receipt)
 
     def params(self) -> dict[str, str]:
         """The filters as request parameters, for links; empty ones are left out."""
