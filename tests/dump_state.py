@@ -55,12 +55,15 @@ def ledger_state(storage) -> dict:
         }
         for record in storage.records.values()
     ]
+    orders = list(storage.orders.values())
     return {
         "records": records,
         "record_count": storage.record_count(),
-        "keys": len(storage.by_key),
-        "by_email": sum(len(ids) for ids in storage.by_email.values()),
-        "by_receipt": sum(len(ids) for ids in storage.by_receipt.values()),
+        # every record once in its order's ``seen``, pointing at an existing record
+        "keys": sum(len(order.seen) for order in orders),
+        "seen_records": len(
+            {i for order in orders for i in order.seen.values()} & set(storage.records)
+        ),
     }
 
 
@@ -73,13 +76,13 @@ def entitlement_state(storage) -> dict:
             "valid_until": _time(entitlement.valid_until),
             "events": len(entitlement.events),
         }
-        for (receipt, item), entitlement in storage.entitlements.items()
+        for receipt, order in storage.orders.items()
+        for item, entitlement in order.items.items()
     }
     return {
         "entitlements": found,
         "by_email": {
-            email: sorted("/".join(key) for key in keys)
-            for email, keys in storage.entitlements_by_email.items()
+            email: sorted(buyer.receipts) for email, buyer in storage.buyers.items()
         },
         "expiry": sorted("/".join(key[1:]) for key in storage.expiry),
     }

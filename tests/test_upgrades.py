@@ -18,7 +18,7 @@ def test_upgrade_reloads_missing_registry_records(portal, setup_tool):
     assert setup_tool.listUpgrades(PROFILE)
     setup_tool.upgradeProfile(PROFILE)
     assert api.portal.get_registry_record(f"{REGISTRY_PREFIX}.grace_days") == 3
-    assert setup_tool.getLastVersionForProfile(PROFILE) == ("1001",)
+    assert setup_tool.getLastVersionForProfile(PROFILE) == ("1002",)
     assert setup_tool.listUpgrades(PROFILE) == []
 
 
@@ -41,7 +41,7 @@ def test_upgrade_from_1000_adds_mail_settings(portal, setup_tool):
         del registry.records[name]
     setup_tool.setLastVersionForProfile(PROFILE, "1000")
     setup_tool.upgradeProfile(PROFILE)
-    assert setup_tool.getLastVersionForProfile(PROFILE) == ("1001",)
+    assert setup_tool.getLastVersionForProfile(PROFILE) == ("1002",)
     for name in names:
         assert name in registry.records
         assert registry[name] is None

@@ -1,148 +1,106 @@
 """Entitlements: one per (original receipt, itemNo), kept up to date from events.
 
-An :class:`Entitlement` stores the events that concern it; its state is derived
-from them by :func:`niteoweb.clickbank.lifecycle.derive`, so the order of arrival
-does not matter. Events of a notification without line items (a refund of a whole
-order, say) are kept per receipt and count for every item of that receipt, even
-for items whose sale arrives later.
+An :class:`~niteoweb.clickbank.orders.Entitlement` stores the events that
+concern it; its state is derived from them by
+:func:`niteoweb.clickbank.lifecycle.derive`, so the order of arrival does not
+matter. Events of a notification without line items (a refund of a whole
+order, say) are kept per order and count for every item of that order, even for
+items whose sale arrives later.
+
+Entitlements live inside their :class:`~niteoweb.clickbank.orders.Order` (one
+object written per notification, not one per item plus index entries); the
+functions here that change one mark its order as changed.
+
+This module must not bind the name ``Entitlement``: the first storage layout
+pickled its entitlements as ``niteoweb.clickbank.entitlements.Entitlement``, and
+the upgrade to layout 2 reads them as broken objects (see
+:mod:`niteoweb.clickbank.migration`).
 """
 
-from datetime import UTC
 from datetime import datetime
 
-from BTrees.OOBTree import OOTreeSet
-from persistent import Persistent
-
+from niteoweb.clickbank import orders
 from niteoweb.clickbank.lifecycle import Action
 from niteoweb.clickbank.lifecycle import Event
-from niteoweb.clickbank.lifecycle import State
 from niteoweb.clickbank.lifecycle import Terms
 from niteoweb.clickbank.lifecycle import derive
 from niteoweb.clickbank.lifecycle import grants_access
 from niteoweb.clickbank.storage import ClickBankStorage
+from niteoweb.clickbank.storage import add_receipt
+from niteoweb.clickbank.storage import get_order
+from niteoweb.clickbank.storage import receipts_of
 
 
-def _pack(event: Event) -> tuple:
-    # Plain tuples pickle small; Event instances would carry their class each time.
-    return (event.time, event.action.value, event.receipt, event.next_payment_date)
-
-
-def _unpack(data: tuple) -> Event:
-    time, action, receipt, next_payment_date = data
-    return Event(time, Action(action), receipt, next_payment_date)
-
-
-class Entitlement(Persistent):
-    """What one buyer has from one item of one order."""
-
-    def __init__(self, original_receipt: str, item_no: str, email: str):
-        self.original_receipt = original_receipt
-        self.item_no = item_no
-        self.email = email
-        self.product_title = ""
-        self.recurring = False
-        self._events = ()
-        self.state = State.PENDING.value
-        self.valid_until = None
-        self.created = self.updated = datetime.now(UTC)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """``(original receipt, itemNo)``."""
-        return (self.original_receipt, self.item_no)
-
-    @property
-    def events(self) -> tuple[Event, ...]:
-        """The events of this entitlement, oldest first."""
-        return tuple(sorted(_unpack(e) for e in self._events))
-
-    @property
-    def grants_access(self) -> bool:
-        """Whether this entitlement gives access right now (as last derived)."""
-        return grants_access(State(self.state))
-
-    def add_event(self, event: Event) -> bool:
-        """Add an event; returns False if it was known already."""
-        if event in self.events:
-            return False
-        self._events = self._events + (_pack(event),)
-        return True
-
-    def __repr__(self):
-        return f"<Entitlement {self.original_receipt}/{self.item_no} {self.state}>"
-
-
-def get(storage: ClickBankStorage, receipt: str, item_no: str) -> Entitlement | None:
+def get(storage: ClickBankStorage, receipt: str, item_no: str):
     """The entitlement of an item of an order, or None."""
-    return storage.entitlements.get((receipt, item_no))
+    order = get_order(storage, receipt)
+    return order.items.get(item_no) if order is not None else None
 
 
-def for_buyer(storage: ClickBankStorage, email: str) -> list[Entitlement]:
-    """All entitlements of the buyer ``email``."""
-    keys = storage.entitlements_by_email.get((email or "").strip().lower(), ())
-    return [storage.entitlements[key] for key in keys]
+def for_buyer(storage: ClickBankStorage, email: str) -> list[orders.Entitlement]:
+    """All entitlements of the buyer ``email``, by receipt and itemNo."""
+    owned = []
+    for receipt in sorted(receipts_of(storage, (email or "").strip().lower())):
+        owned.extend(for_receipt(storage, receipt))
+    return owned
 
 
-def for_receipt(storage: ClickBankStorage, receipt: str) -> list[Entitlement]:
-    """All entitlements of one original receipt."""
-    return list(storage.entitlements.values(min=(receipt, ""), max=(receipt, "\uffff")))
+def for_receipt(storage: ClickBankStorage, receipt: str) -> list[orders.Entitlement]:
+    """All entitlements of one original receipt, by itemNo."""
+    order = get_order(storage, receipt)
+    if order is None:
+        return []
+    return [order.items[item_no] for item_no in sorted(order.items)]
 
 
-def _ensure(storage, receipt, item_no, email) -> Entitlement:
-    entitlement = storage.entitlements.get((receipt, item_no))
+def _ensure(order, item_no, email) -> orders.Entitlement:
+    entitlement = order.items.get(item_no)
     if entitlement is None:
-        entitlement = storage.entitlements[(receipt, item_no)] = Entitlement(
-            receipt, item_no, email
-        )
-    if email:
-        if not entitlement.email:
-            entitlement.email = email
-        keys = storage.entitlements_by_email.get(email)
-        if keys is None:
-            keys = storage.entitlements_by_email[email] = OOTreeSet()
-        keys.insert(entitlement.key)
+        entitlement = orders.Entitlement(order.receipt, item_no, email)
+        order.items[item_no] = entitlement
+    if email and not entitlement.email:
+        entitlement.email = email
     return entitlement
 
 
-def add_event(storage, notification, action: Action, email: str) -> list[Entitlement]:
+def add_event(storage, notification, action: Action, email: str) -> list:
     """Record the effect of ``notification`` and return the entitlements concerned.
 
     The caller re-derives their state with :func:`refresh`.
     """
     receipt = notification.original_receipt
+    order = get_order(storage, receipt, create=True)
+    order._p_changed = True
+    if email:
+        order.email = order.email or email
+        add_receipt(storage, email, receipt)
     items = notification.line_items
-    next_payment_dates = {
-        item.item_no: item.payment_plan.next_payment_date
-        for item in items
-        if item.payment_plan is not None
-    }
     if not items:
         event = Event(notification.transaction_time, action, notification.receipt)
-        storage.receipt_events[receipt] = tuple(
-            set(storage.receipt_events.get(receipt, ())) | {_pack(event)}
-        )
+        order.events = tuple(set(order.events) | {orders.pack_event(event)})
         touched = for_receipt(storage, receipt)
         for entitlement in touched:
-            _ensure(storage, receipt, entitlement.item_no, email)
+            _ensure(order, entitlement.item_no, email)
         return touched
     touched = []
     for item in items:
-        entitlement = _ensure(storage, receipt, item.item_no, email)
+        entitlement = _ensure(order, item.item_no, email)
         entitlement.product_title = item.product_title or entitlement.product_title
         entitlement.recurring = entitlement.recurring or bool(item.recurring)
+        plan = item.payment_plan
         entitlement.add_event(
             Event(
                 notification.transaction_time,
                 action,
                 notification.receipt,
-                next_payment_dates.get(item.item_no),
+                plan.next_payment_date if plan is not None else None,
             )
         )
         touched.append(entitlement)
     return touched
 
 
-def refresh(storage, entitlement: Entitlement, settings, now: datetime) -> bool:
+def refresh(storage, entitlement: orders.Entitlement, settings, now: datetime) -> bool:
     """Re-derive state and ``valid_until``; returns whether access changed."""
     rule = settings.product(entitlement.item_no)
     terms = Terms(
@@ -151,19 +109,20 @@ def refresh(storage, entitlement: Entitlement, settings, now: datetime) -> bool:
         billing_days=rule.billing_days,
         grace_days=settings.grace_days,
     )
-    receipt_events = storage.receipt_events.get(entitlement.original_receipt, ())
-    events = list(entitlement.events) + [_unpack(e) for e in receipt_events]
+    order = get_order(storage, entitlement.original_receipt)
+    events = list(entitlement.events) + [orders.unpack_event(e) for e in order.events]
     before = entitlement.grants_access
     state, valid_until = derive(events, terms, now)
     _reindex_expiry(storage, entitlement, state, valid_until)
     if (state.value, valid_until) != (entitlement.state, entitlement.valid_until):
+        order._p_changed = True
         entitlement.state = state.value
         entitlement.valid_until = valid_until
         entitlement.updated = now
     return before != entitlement.grants_access
 
 
-def _expiry_key(entitlement: Entitlement):
+def _expiry_key(entitlement: orders.Entitlement):
     if entitlement.valid_until is None or not entitlement.grants_access:
         return None
     return (int(entitlement.valid_until.timestamp()),) + entitlement.key
@@ -181,11 +140,11 @@ def _reindex_expiry(storage, entitlement, state, valid_until) -> None:
             storage.expiry.insert(new)
 
 
-def due(storage: ClickBankStorage, now: datetime) -> list[Entitlement]:
+def due(storage: ClickBankStorage, now: datetime) -> list[orders.Entitlement]:
     """Entitlements still granting access whose ``valid_until`` has passed.
 
     Reads the expiry index up to ``now``: the cost grows with the number due,
     not with the number of entitlements.
     """
     limit = (int(now.timestamp()), "\uffff", "\uffff")
-    return [storage.entitlements[key[1:]] for key in storage.expiry.keys(max=limit)]
+    return [get(storage, *key[1:]) for key in storage.expiry.keys(max=limit)]

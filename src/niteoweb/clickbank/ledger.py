@@ -1,15 +1,21 @@
 """The notification log: every authentic notification, once, with its outcome.
 
 The idempotency key of a notification (see
-:func:`niteoweb.clickbank.ins.idempotency_key`) is stored in a BTree; a
-notification whose key is there already is a repeat and must change nothing.
-Two concurrent copies of one notification insert the same key into the same
-bucket, which ZODB refuses as a conflict: one of the two requests is retried,
-finds the key, and is answered as a duplicate.
+:func:`niteoweb.clickbank.ins.idempotency_key`) is kept, as a 16-byte digest,
+in the ``seen`` mapping of its order; a notification whose key is there already
+is a repeat and must change nothing. Two concurrent copies of one notification
+both change that order, which ZODB refuses as a conflict: one of the two
+requests is retried, finds the key, and is answered as a duplicate.
+
+A record keeps the decrypted notification (customer data, shown only in the
+admin views and blanked by the retention sweep) as zlib-compressed JSON: a third
+of the bytes of the pickled dict.
 """
 
+import json
 import random
 import time
+import zlib
 from datetime import UTC
 from datetime import datetime
 
@@ -17,6 +23,9 @@ from BTrees.LLBTree import LLTreeSet
 from persistent import Persistent
 
 from niteoweb.clickbank.storage import ClickBankStorage
+from niteoweb.clickbank.storage import add_receipt
+from niteoweb.clickbank.storage import get_order
+from niteoweb.clickbank.storage import receipts_of
 
 #: Outcomes a record can have.
 OUTCOMES = (
@@ -52,9 +61,26 @@ class NotificationRecord(Persistent):
         self.email = email
         self.outcome = outcome
         self.detail = detail
-        # The decrypted notification: customer data, shown only in the admin views
-        # and blanked by the retention sweep.
         self.payload = notification.payload
+
+    @property
+    def payload(self) -> dict | None:
+        """The decrypted notification; None once the retention sweep blanked it."""
+        self._p_activate()  # ``__dict__`` of a ghost is empty
+        data = self.__dict__.get("_payload")
+        if data is None:  # a record of the first layout, not migrated (yet)
+            return self.__dict__.get("payload")
+        return json.loads(zlib.decompress(data))
+
+    @payload.setter
+    def payload(self, value: dict | None) -> None:
+        self._p_activate()
+        self.__dict__.pop("payload", None)
+        if value is None:
+            self._payload = None
+            return
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        self._payload = zlib.compress(text.encode("utf-8"))
 
     def __repr__(self):
         return (
@@ -72,9 +98,19 @@ def _new_record_id(storage: ClickBankStorage) -> int:
     return record_id
 
 
-def find(storage: ClickBankStorage, key: str) -> NotificationRecord | None:
-    """Return the record of the notification with idempotency ``key``, if any."""
-    record_id = storage.by_key.get(key)
+def digest(key: str) -> bytes:
+    """The 16 bytes of an idempotency key (a SHA-256 hex digest) that are kept."""
+    return bytes.fromhex(key)[:16]
+
+
+def find(storage: ClickBankStorage, key: str, receipt: str):
+    """The record of the notification with idempotency ``key``, if any.
+
+    ``receipt`` is the notification's original receipt: the key is looked up
+    in that order.
+    """
+    order = get_order(storage, receipt)
+    record_id = order.seen.get(digest(key)) if order is not None else None
     return None if record_id is None else storage.records[record_id]
 
 
@@ -93,36 +129,51 @@ def record(
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}; one of {OUTCOMES}")
-    if key in storage.by_key:
+    order = get_order(storage, notification.original_receipt, create=True)
+    if digest(key) in order.seen:
         raise KeyError(f"notification {key} is recorded already")
     record_id = _new_record_id(storage)
     entry = NotificationRecord(record_id, key, notification, outcome, detail, email)
     storage.records[record_id] = entry
     storage.record_count.change(1)
-    storage.by_key[key] = record_id
-    _index(storage.by_email, email, record_id)
-    _index(storage.by_receipt, notification.original_receipt, record_id)
+    order.seen[digest(key)] = record_id
+    order._p_changed = True
+    if email:
+        order.email = order.email or email
+        add_receipt(storage, email, order.receipt)
     return entry
 
 
-def _index(tree, value: str, record_id: int) -> None:
-    if not value:
-        return
-    ids = tree.get(value)
-    if ids is None:
-        ids = tree[value] = LLTreeSet()
-    ids.add(record_id)
+def record_ids(storage: ClickBankStorage, email="", receipt="") -> LLTreeSet | None:
+    """Ids of the records of a buyer and/or an original receipt; None if unknown.
+
+    A buyer's records are those of their orders. The set is built in memory
+    (never stored); an order has a few dozen records, a buyer a few orders.
+    """
+    if email:
+        receipts = receipts_of(storage, email)
+        if not receipts or (receipt and receipt not in receipts):
+            return None
+        receipts = (receipt,) if receipt else receipts
+    else:
+        receipts = (receipt,) if get_order(storage, receipt) is not None else ()
+        if not receipts:
+            return None
+    ids = LLTreeSet()
+    for each in receipts:
+        ids.update(get_order(storage, each).seen.values())
+    return ids
 
 
 def history(storage: ClickBankStorage, email: str) -> list[NotificationRecord]:
     """Every recorded notification of the buyer ``email``, newest first."""
-    ids = storage.by_email.get((email or "").strip().lower(), ())
+    ids = record_ids(storage, email=(email or "").strip().lower()) or ()
     return [storage.records[i] for i in reversed(list(ids))]
 
 
 def for_receipt(storage: ClickBankStorage, receipt: str) -> list[NotificationRecord]:
     """Every recorded notification of an original receipt, newest first."""
-    ids = storage.by_receipt.get(receipt, ())
+    ids = record_ids(storage, receipt=receipt) or ()
     return [storage.records[i] for i in reversed(list(ids))]
 
 

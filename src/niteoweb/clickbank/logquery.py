@@ -1,9 +1,9 @@
 """Read the notification log: filters, newest-first pages, one buyer's records.
 
 A page is found by walking record ids newest first and stopping when it is full;
-the log is never loaded as a whole. An email or receipt filter walks that buyer's
-or that order's index (``storage.by_email``, ``storage.by_receipt``) instead of
-the log. A date range is a range of record ids: an id is the time of receipt in
+the log is never loaded as a whole. An email or receipt filter walks the record
+ids of that buyer's orders or of that order (:func:`ledger.record_ids`) instead
+of the log. A date range is a range of record ids: an id is the time of receipt in
 microseconds since the epoch, times 1000, plus a random number below 1000 (see
 ``ledger._new_record_id``).
 """
@@ -20,10 +20,11 @@ from datetime import datetime
 from datetime import timedelta
 from itertools import islice
 
-from niteoweb.clickbank.entitlements import Entitlement
 from niteoweb.clickbank.ledger import OUTCOMES
 from niteoweb.clickbank.ledger import NotificationRecord
+from niteoweb.clickbank.ledger import record_ids
 from niteoweb.clickbank.notification import original_receipt
+from niteoweb.clickbank.orders import Entitlement
 from niteoweb.clickbank.storage import ClickBankStorage
 from niteoweb.clickbank.storage import get_storage
 
@@ -206,18 +207,11 @@ def _newest_first(ids, low: int, high: int) -> Iterator[int]:
 
 
 def _candidates(storage: ClickBankStorage, query: LogQuery):
-    """The ids to walk and a test of ids, from the narrowest index that applies."""
+    """The ids to walk: the whole log, or those of a buyer or an order; or None."""
     if not (query.email or query.receipt):
-        return storage.records, None
-    by_email = storage.by_email.get(query.email) if query.email else None
-    by_receipt = (
-        storage.by_receipt.get(query.original_receipt) if query.receipt else None
-    )
-    if (query.email and by_email is None) or (query.receipt and by_receipt is None):
-        return None, None
-    if by_email is not None and by_receipt is not None:
-        return by_email, by_receipt.__contains__
-    return by_email if by_email is not None else by_receipt, None
+        return storage.records
+    receipt = query.original_receipt if query.receipt else ""
+    return record_ids(storage, email=query.email, receipt=receipt)
 
 
 def _record_test(query: LogQuery) -> Callable[[NotificationRecord], bool] | None:
@@ -235,12 +229,10 @@ def _record_test(query: LogQuery) -> Callable[[NotificationRecord], bool] | None
 
 
 def _matching_ids(storage: ClickBankStorage, query: LogQuery) -> Iterator[int]:
-    ids, id_test = _candidates(storage, query)
+    ids = _candidates(storage, query)
     if ids is None:
         return iter(())
     matching = _newest_first(ids, *query.id_range)
-    if id_test is not None:
-        matching = filter(id_test, matching)
     record_test = _record_test(query)
     if record_test is not None:
         matching = (i for i in matching if record_test(storage.records[i]))
@@ -253,12 +245,12 @@ def count(storage: ClickBankStorage, query: LogQuery) -> int | None:
     That is a type, outcome or rebill filter without an email or receipt filter.
     Without such filters only ids are counted, no record is read.
     """
-    ids, id_test = _candidates(storage, query)
+    ids = _candidates(storage, query)
     if ids is None:
         return 0
     if _record_test(query) is not None and ids is storage.records:
         return None
-    if _record_test(query) is None and id_test is None:
+    if _record_test(query) is None:
         if ids is storage.records and query.id_range == (0, _HIGHEST_ID):
             return storage.record_count()
         return len(ids.keys(*query.id_range))

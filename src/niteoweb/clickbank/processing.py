@@ -63,7 +63,7 @@ def handle(notification, settings: Settings, now: datetime | None = None) -> Res
     now = now or datetime.now(UTC)
     storage = get_storage()
     key = idempotency_key(notification)
-    seen = ledger.find(storage, key)
+    seen = ledger.find(storage, key, notification.original_receipt)
     if seen is not None:
         logger.info(
             "ClickBank %s %s is a duplicate of record %s",

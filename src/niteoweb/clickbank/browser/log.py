@@ -21,6 +21,7 @@ from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import ledger
 from niteoweb.clickbank import logquery
 from niteoweb.clickbank import members
+from niteoweb.clickbank import orders
 from niteoweb.clickbank.lifecycle import TRANSACTION_TYPES
 from niteoweb.clickbank.logquery import read_storage
 
@@ -280,7 +281,7 @@ class MemberView(LogPage):
             "edit_url": self.page_url("user-information", userid=userid),
         }
 
-    def entitlement_row(self, entitlement: entitlements.Entitlement) -> dict:
+    def entitlement_row(self, entitlement: orders.Entitlement) -> dict:
         """An entitlement as shown in the table."""
         row = logquery.entitlement_summary(entitlement)
         row["valid_until"] = display_time(entitlement.valid_until)

@@ -34,7 +34,7 @@ class BuyerLinkViewlet(ViewletBase):
         storage = get_storage(create=False)
         if not email or storage is None:
             return
-        if email in storage.by_email or email in storage.entitlements_by_email:
+        if email in storage.buyers:
             query = urlencode({"email": email})
             self.url = f"{self.site_url}/@@clickbank-member?{query}"
 

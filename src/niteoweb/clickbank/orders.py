@@ -1,0 +1,107 @@
+"""What the add-on stores per order and per buyer: plain data, no Plone.
+
+An :class:`Order` (one per original receipt) holds its :class:`Entitlement`
+objects as part of its own state; a :class:`Buyer` (one per email) lists the
+buyer's orders. :mod:`niteoweb.clickbank.storage` keeps them in BTrees,
+:mod:`niteoweb.clickbank.entitlements` derives the entitlements' state.
+"""
+
+from datetime import UTC
+from datetime import datetime
+
+from persistent import Persistent
+
+from niteoweb.clickbank.lifecycle import Action
+from niteoweb.clickbank.lifecycle import Event
+from niteoweb.clickbank.lifecycle import State
+from niteoweb.clickbank.lifecycle import grants_access
+
+
+def pack_event(event: Event) -> tuple:
+    # Plain tuples pickle small; Event instances would carry their class each time.
+    return (event.time, event.action.value, event.receipt, event.next_payment_date)
+
+
+def unpack_event(data: tuple) -> Event:
+    time, action, receipt, next_payment_date = data
+    return Event(time, Action(action), receipt, next_payment_date)
+
+
+class Entitlement:
+    """What one buyer has from one item of one order (part of the order's state)."""
+
+    def __init__(self, original_receipt: str, item_no: str, email: str):
+        self.original_receipt = original_receipt
+        self.item_no = item_no
+        self.email = email
+        self.product_title = ""
+        self.recurring = False
+        self._events = ()
+        self.state = State.PENDING.value
+        self.valid_until = None
+        self.created = self.updated = datetime.now(UTC)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(original receipt, itemNo)``."""
+        return (self.original_receipt, self.item_no)
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """The events of this entitlement, oldest first."""
+        return tuple(sorted(unpack_event(e) for e in self._events))
+
+    @property
+    def grants_access(self) -> bool:
+        """Whether this entitlement gives access right now (as last derived)."""
+        return grants_access(State(self.state))
+
+    def add_event(self, event: Event) -> bool:
+        """Add an event; returns False if it was known already."""
+        if event in self.events:
+            return False
+        self._events = self._events + (pack_event(event),)
+        return True
+
+    def __repr__(self):
+        return f"<Entitlement {self.original_receipt}/{self.item_no} {self.state}>"
+
+
+class Order(Persistent):
+    """What the add-on knows of one ClickBank order (an original receipt).
+
+    ``items`` maps itemNo to the :class:`Entitlement` of that item; they are part of
+    this object's state (whoever changes one sets ``_p_changed``). ``events`` holds the
+    packed events of notifications without line items (a refund of the whole order):
+    they count for every item, even one whose sale arrives later. ``seen`` maps the
+    digest of each recorded notification's idempotency key to its record id.
+    """
+
+    def __init__(self, receipt: str):
+        self.receipt = receipt
+        self.email = ""
+        self.items = {}
+        self.events = ()
+        self.seen = {}
+
+    def __repr__(self):
+        return f"<Order {self.receipt} {sorted(self.items)}>"
+
+
+class Buyer(Persistent):
+    """One buyer (an email): the receipts of their orders.
+
+    Every transaction that decides the buyer's access writes this object
+    (:func:`niteoweb.clickbank.storage.mark_buyer`). Access is decided from all of a
+    buyer's entitlements, but two notifications of one buyer (refunds of two orders,
+    say) may change *different* orders, which ZODB would merge without complaint: each
+    transaction would decide on a state without the other's change. Both writing this
+    object turns that into a conflict, and Zope retries the later one.
+    """
+
+    def __init__(self):
+        self.receipts = ()
+        self.decisions = 0
+
+    def __repr__(self):
+        return f"<Buyer {len(self.receipts)} order(s)>"
