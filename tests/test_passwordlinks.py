@@ -1,58 +1,377 @@
-"""The welcome mail's password links: stored by the add-on, expiring, swept."""
+"""The welcome mail's password links: signed, stateless, expiring."""
 
+import base64
+import hashlib
+import hmac
+import secrets
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from types import SimpleNamespace
+from urllib.parse import parse_qs
+from urllib.parse import quote
+from urllib.parse import urlsplit
+
+import pytest
+import transaction
+from BTrees.OOBTree import OOBTree
+from hypothesis import given
+from hypothesis import strategies as st
+from plone import api
+from plone.keyring.interfaces import IKeyManager
+from zope.component import getUtility
 
 from niteoweb.clickbank import members
 from niteoweb.clickbank import passwordlinks
 from niteoweb.clickbank.storage import get_storage
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
+SOON = NOW + timedelta(hours=1)
+EMAIL = "buyer@example.com"
 
 
 def token_of(link: str) -> str:
     return link.split("token=", 1)[1]
 
 
-def test_new_link_does_not_touch_plone_reset_tool(portal):
-    """Making a link writes only the add-on's BTree, not the site-wide tool."""
-    member = members.create("buyer@example.com", "Buyer")
-    tool = portal.portal_password_reset
-    tool._p_changed = False
-    link, hours = passwordlinks.new_link(member, NOW)
-    assert hours == 168
-    assert tool._p_changed is False
-    assert token_of(link) in get_storage().password_tokens
+def b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
 
 
-def test_valid_token_leads_to_plone_form(portal):
-    """A valid token gives Plone's password form for the member."""
-    member = members.create("buyer@example.com", "Buyer")
+def sign(secret: str, payload: str, purpose: bytes = passwordlinks.PURPOSE) -> str:
+    message = purpose + b"\n" + payload.encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def form_prefix(portal) -> str:
+    return portal.absolute_url() + "/passwordreset/"
+
+
+@pytest.fixture
+def member(portal):
+    return members.create(EMAIL, "Buyer")
+
+
+@pytest.fixture
+def token(member) -> str:
     link, _ = passwordlinks.new_link(member, NOW)
-    url = passwordlinks.reset_url(token_of(link), NOW + timedelta(hours=1))
-    assert url.startswith(portal.absolute_url() + "/passwordreset/")
-    assert passwordlinks.reset_url(token_of(link), NOW + timedelta(hours=2)) == url
+    return token_of(link)
 
 
-def test_expired_or_unknown_token_gives_nothing(portal):
-    """After its lifetime, or made up, a token leads nowhere."""
-    member = members.create("buyer@example.com", "Buyer")
-    link, hours = passwordlinks.new_link(member, NOW)
-    later = NOW + timedelta(hours=hours, seconds=1)
-    assert passwordlinks.reset_url(token_of(link), later) is None
-    assert passwordlinks.reset_url("00000000001-made-up", NOW) is None
-    assert passwordlinks.reset_url("", NOW) is None
+@pytest.fixture
+def old_tokens(portal):
+    """The previous version's ``password_tokens`` tree, as such a site has it."""
+    storage = get_storage()
+    if getattr(storage, "password_tokens", None) is None:
+        storage.password_tokens = OOBTree()
+    return storage.password_tokens
 
 
-def test_sweep_forgets_only_expired_tokens(portal):
-    """Expired tokens are deleted by key range; valid ones stay."""
-    member = members.create("buyer@example.com", "Buyer")
-    old, hours = passwordlinks.new_link(member, NOW)
-    new, _ = passwordlinks.new_link(member, NOW + timedelta(days=30))
-    when = NOW + timedelta(hours=hours + 1)
-    assert passwordlinks.forget_expired(get_storage(), when, dry_run=True) == 1
-    assert passwordlinks.forget_expired(get_storage(), when) == 1
-    tokens = get_storage().password_tokens
-    assert token_of(old) not in tokens
-    assert token_of(new) in tokens
+def old_token(when: datetime) -> str:
+    return f"{int(when.timestamp()):011d}-{secrets.token_urlsafe(24)}"
+
+
+class TestNewLink:
+    def test_sale_writes_nothing(self, portal, member):
+        """Making a link registers no object with the connection: no write at all."""
+        connection = portal._p_jar
+        transaction.savepoint()  # what the sale wrote so far (the member)
+        assert connection._registered_objects == []
+        link, hours = passwordlinks.new_link(member, NOW)
+        assert hours == 168
+        assert connection._registered_objects == []
+        assert not connection._added
+        assert portal.portal_password_reset._p_changed is False
+
+    def test_one_url_safe_token_parameter(self, portal, member):
+        """``?token=<user id>.<expiry>.<signature>``, nothing to escape."""
+        link, hours = passwordlinks.new_link(member, NOW)
+        parts = urlsplit(link)
+        assert f"{parts.scheme}://{parts.netloc}{parts.path}" == (
+            portal.absolute_url() + "/" + passwordlinks.VIEW
+        )
+        query = parse_qs(parts.query, strict_parsing=True)
+        assert list(query) == ["token"]
+        (token,) = query["token"]
+        assert quote(token, safe="") == token
+        encoded, expires, signature = token.split(".")
+        assert encoded == b64(member.getId())
+        assert int(expires) == int((NOW + timedelta(hours=hours)).timestamp())
+        assert len(signature) == 43
+
+    def test_signed_with_current_system_secret_and_purpose(self, portal, token):
+        """The signature is HMAC-SHA256 under the purpose string, keyed by the ring."""
+        payload, signature = token.rsplit(".", 1)
+        secret = getUtility(IKeyManager).secret("_system")
+        assert hmac.compare_digest(sign(secret, payload), signature)
+        assert sign(secret, payload, purpose=b"") != signature
+
+    def test_lifetime_follows_plone_reset_expiry(self, portal, member):
+        """Plone's reset timeout (days) gives the link's lifetime."""
+        portal.portal_password_reset.setExpirationTimeout(2)
+        link, hours = passwordlinks.new_link(member, NOW)
+        assert hours == 48
+        token = token_of(link)
+        assert passwordlinks.reset_url(token, NOW + timedelta(hours=47))
+        assert passwordlinks.reset_url(token, NOW + timedelta(hours=48)) is None
+
+
+class TestResetUrl:
+    def test_valid_token_leads_to_plone_form(self, portal, member, token):
+        """A valid token gives Plone's password form for the member."""
+        url = passwordlinks.reset_url(token, SOON)
+        assert url.startswith(form_prefix(portal))
+        randomstring = url.rsplit("/", 1)[1]
+        tool = portal.portal_password_reset
+        tool.verifyKey(randomstring)
+        assert tool._requests[randomstring][0] == member.getId()
+
+    def test_link_works_more_than_once(self, portal, token):
+        """A second visit (or a mail scanner's first) leads to the same form."""
+        url = passwordlinks.reset_url(token, SOON)
+        assert passwordlinks.reset_url(token, SOON + timedelta(hours=2)) == url
+        assert len(portal.portal_password_reset._requests) == 1
+
+    def test_used_request_is_replaced(self, portal, token):
+        """Once Plone consumed its reset request, the link asks for a new one."""
+        url = passwordlinks.reset_url(token, SOON)
+        del portal.portal_password_reset._requests[url.rsplit("/", 1)[1]]
+        again = passwordlinks.reset_url(token, SOON)
+        assert again.startswith(form_prefix(portal))
+        assert again != url
+
+    def test_expiry(self, member, token):
+        """Valid up to its expiry second, not at it nor after."""
+        expires = datetime.fromtimestamp(int(token.split(".")[1]), UTC)
+        assert passwordlinks.reset_url(token, expires - timedelta(seconds=1))
+        assert passwordlinks.reset_url(token, expires) is None
+        assert passwordlinks.reset_url(token, expires + timedelta(days=1)) is None
+
+    def test_deleted_member_gets_nothing(self, portal, member, token):
+        """A member deleted after the mail: the link (even used before) is dead."""
+        assert passwordlinks.reset_url(token, SOON)
+        with api.env.adopt_roles(["Manager"]):
+            api.user.delete(user=member)
+        assert passwordlinks.reset_url(token, SOON) is None
+
+    def test_unknown_user_id_gets_nothing(self, portal, member):
+        """A token for a user id that never existed leads nowhere."""
+        link, _ = passwordlinks.new_link(SimpleNamespace(getId=lambda: "ghost"), NOW)
+        assert passwordlinks.reset_url(token_of(link), SOON) is None
+
+    def test_non_ascii_user_id_round_trips(self, portal):
+        """User ids are base64url: any text survives in the URL."""
+        userid = "jöşé@exämple.com/ü?&=."
+        link, _ = passwordlinks.new_link(SimpleNamespace(getId=lambda: userid), NOW)
+        token = token_of(link)
+        assert quote(token, safe="") == token
+        assert passwordlinks._verified_userid(token, SOON) == userid
+
+
+class TestTampering:
+    def test_any_changed_character_is_refused(self, portal, token):
+        """Changing, dropping or adding any one character breaks the link."""
+        assert passwordlinks.reset_url(token, SOON)
+        for i, char in enumerate(token):
+            other = "B" if char == "A" else "A"
+            if char.isdigit():
+                other = "1" if char == "0" else "0"
+            assert (
+                passwordlinks.reset_url(token[:i] + other + token[i + 1 :], SOON)
+                is None
+            )
+            assert passwordlinks.reset_url(token[:i] + token[i + 1 :], SOON) is None
+            assert passwordlinks.reset_url(token[:i] + "A" + token[i:], SOON) is None
+        assert passwordlinks.reset_url(token + "A", SOON) is None
+
+    def test_other_user_with_my_signature_is_refused(self, portal, member, token):
+        """Swapping in another member's id (or a longer expiry) voids the signature."""
+        members.create("other@example.com", "Other")
+        encoded, expires, signature = token.split(".")
+        forged = f"{b64('other@example.com')}.{expires}.{signature}"
+        assert passwordlinks.reset_url(forged, SOON) is None
+        later = f"{encoded}.{int(expires) + 86400}.{signature}"
+        assert passwordlinks.reset_url(later, NOW + timedelta(days=7, hours=1)) is None
+
+    def test_unknown_secret_or_other_purpose_is_refused(self, portal, member, token):
+        """Signed with a secret not in the ring, or without the purpose: refused."""
+        payload = token.rsplit(".", 1)[0]
+        secret = getUtility(IKeyManager).secret("_system")
+        assert passwordlinks.reset_url(f"{payload}.{sign(secret, payload)}", SOON)
+        bad_key = f"{payload}.{sign('x' * 64, payload)}"
+        assert passwordlinks.reset_url(bad_key, SOON) is None
+        no_purpose = f"{payload}.{sign(secret, payload, purpose=b'')}"
+        assert passwordlinks.reset_url(no_purpose, SOON) is None
+
+    def test_padded_or_non_canonical_parts_are_refused(self, portal, token):
+        """Only the exact signed text counts: no padding, no leading zeros."""
+        encoded, expires, signature = token.split(".")
+        variants = [
+            f"{encoded}=.{expires}.{signature}",
+            f"{encoded}.0{expires}.{signature}",
+            f"{encoded}.{expires}.{signature}=",
+            f"{encoded}.{expires}.{signature[:-1]}",
+            f" {token}",
+            f"{token}\n",
+            token.replace(".", "-"),
+        ]
+        for variant in variants:
+            assert passwordlinks.reset_url(variant, SOON) is None
+
+
+class TestKeyring:
+    def test_token_survives_rotation(self, portal, member, token):
+        """Links mailed before a rotation work while their secret is in the ring."""
+        manager = getUtility(IKeyManager)
+        manager.rotate()
+        assert passwordlinks.reset_url(token, SOON)
+        link, _ = passwordlinks.new_link(member, NOW)
+        assert token_of(link) != token  # signed with the new current secret
+        assert passwordlinks.reset_url(token_of(link), SOON)
+
+    def test_token_dies_when_its_secret_leaves_the_ring(self, portal, token):
+        """Rotated out (or the ring cleared), the secret no longer verifies."""
+        manager = getUtility(IKeyManager)
+        for _ in range(len(manager["_system"]) - 1):
+            manager.rotate()
+        assert passwordlinks.reset_url(token, SOON)
+        manager.rotate()
+        assert passwordlinks.reset_url(token, SOON) is None
+
+    def test_cleared_ring_voids_links(self, portal, token):
+        """plone.session's "clear secrets" clears and rotates: every link dies."""
+        manager = getUtility(IKeyManager)
+        manager.clear()
+        manager.rotate()
+        assert passwordlinks.reset_url(token, SOON) is None
+
+
+GARBAGE = [
+    "",
+    ".",
+    "..",
+    "...",
+    "a.b.c",
+    "a.1",
+    "a.1.",
+    ".1.",
+    "a..b",
+    "a.1.b.c",
+    "ü.1.ü",
+    "ünïcödé",
+    "\x00",
+    "A" * 100_000,
+    "A.1." + "A" * 43 + ".extra",
+    "A.1." + "A" * 42,
+    "A.1." + "A" * 44,
+    "A.99999999999999999999." + "A" * 43,
+    "A.-1." + "A" * 43,
+    "A.１２３." + "A" * 43,  # full-width digits
+    "!!!!.1." + "A" * 43,
+    "A" * 5 + ".1." + "A" * 43,  # base64 of impossible length
+    "00000000001-made-up",
+    "99999999999-" + "A" * 32,
+    "1-" + "A" * 32,
+    "token=x",
+]
+
+
+class TestGarbage:
+    @pytest.mark.parametrize("garbage", GARBAGE)
+    def test_garbage_gives_nothing(self, portal, garbage):
+        assert passwordlinks.reset_url(garbage, NOW) is None
+
+    @pytest.mark.parametrize("garbage", [None, 123, b"abc", ["a", "b"], {"a": 1}])
+    def test_non_text_gives_nothing(self, portal, garbage):
+        """A query string can give a list (repeated parameter) or a record."""
+        assert passwordlinks.reset_url(garbage, NOW) is None
+
+    @given(st.text(max_size=300))
+    def test_any_text_gives_nothing(self, portal, garbage):
+        assert passwordlinks.reset_url(garbage, NOW) is None
+
+    @given(
+        st.from_regex(
+            r"[A-Za-z0-9_=-]{0,60}\.[0-9]{0,14}\.[A-Za-z0-9_=-]{0,50}(\.[a-z]*)?",
+            fullmatch=True,
+        )
+    )
+    def test_token_shaped_text_gives_nothing(self, portal, garbage):
+        assert passwordlinks.reset_url(garbage, NOW) is None
+
+
+class TestPreviousVersion:
+    """Links of the previous version, stored in ``password_tokens``."""
+
+    def test_old_token_still_works(self, portal, member, old_tokens):
+        """The old lookup still leads to Plone's form; the reset key is stored."""
+        token = old_token(NOW + timedelta(days=7))
+        old_tokens[token] = (member.getId(), None)
+        url = passwordlinks.reset_url(token, SOON)
+        assert url.startswith(form_prefix(portal))
+        assert old_tokens[token] == (member.getId(), url.rsplit("/", 1)[1])
+        assert passwordlinks.reset_url(token, SOON + timedelta(hours=1)) == url
+
+    def test_old_token_expires(self, portal, member, old_tokens):
+        token = old_token(NOW + timedelta(hours=1))
+        old_tokens[token] = (member.getId(), None)
+        assert passwordlinks.reset_url(token, NOW + timedelta(hours=1)) is None
+        assert old_tokens[token] == (member.getId(), None)
+
+    def test_unknown_old_token_gives_nothing(self, portal, old_tokens):
+        assert passwordlinks.reset_url(old_token(NOW + timedelta(days=1)), NOW) is None
+
+    def test_old_token_without_tree_gives_nothing(self, portal):
+        """On a storage without the old tree, old-looking tokens lead nowhere."""
+        storage = get_storage()
+        if "password_tokens" in vars(storage):
+            del storage.password_tokens
+        assert passwordlinks.reset_url(old_token(NOW + timedelta(days=1)), NOW) is None
+        assert getattr(storage, "password_tokens", None) is None
+
+    def test_sweep_forgets_only_expired_old_tokens(self, portal, member, old_tokens):
+        """Expired tokens are deleted by key range; valid ones stay."""
+        old_tokens.clear()
+        expired = old_token(NOW)
+        valid = old_token(NOW + timedelta(days=30))
+        old_tokens[expired] = (member.getId(), None)
+        old_tokens[valid] = (member.getId(), None)
+        when = NOW + timedelta(hours=1)
+        storage = get_storage()
+        assert passwordlinks.forget_expired(storage, when, dry_run=True) == 1
+        assert expired in old_tokens
+        assert passwordlinks.forget_expired(storage, when) == 1
+        assert list(old_tokens) == [valid]
+
+    def test_sweep_without_old_tree_does_nothing(self, portal):
+        """New storages have no ``password_tokens``; the sweep does not add one."""
+        storage = SimpleNamespace()
+        assert passwordlinks.forget_expired(storage, NOW) == 0
+        assert not hasattr(storage, "password_tokens")
+
+
+class TestView:
+    """``@@clickbank-set-password`` through the publisher."""
+
+    @pytest.fixture
+    def link(self, functional_portal) -> str:
+        member = members.create(EMAIL, "Buyer")
+        link, _ = passwordlinks.new_link(member)
+        transaction.commit()
+        return link
+
+    def test_valid_link_opens_plone_form(self, browser, link):
+        browser.open(link)
+        assert "/passwordreset/" in browser.url
+        assert 'name="pwreset_action"' in browser.contents
+
+    @pytest.mark.parametrize(
+        "query", ["", "?token=", "?token=a.1.b", "?token=x&token=y", "?token:list=x"]
+    )
+    def test_bad_link_leads_to_forgot_password(self, browser, link, query):
+        """The friendly page: a warning and the "Forgot your password?" form."""
+        base = link.split("?", 1)[0]
+        browser.open(base + query)
+        assert browser.url.endswith("/mail_password_form")
+        assert "This link has expired or was already used" in browser.contents

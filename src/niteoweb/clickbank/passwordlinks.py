@@ -1,35 +1,59 @@
-"""One-time "choose your password" links of the welcome mail.
+"""The "choose your password" links of the welcome mail: signed, nothing stored.
 
-A sale must not write Plone's password-reset tool: it is one site-wide object
-(every request rewrites it and scans all open requests), so concurrent sales of
-new buyers would all conflict on it. The webhook instead stores a random token
-in the add-on's BTrees, which merge concurrent inserts. When the buyer opens the
-link, ``@@clickbank-set-password`` asks Plone for a reset request and sends the
-buyer on to Plone's own password form; that form accepts it once.
+A sale must write as little as possible. So making a link writes nothing: not
+Plone's password-reset tool (one site-wide object that every request rewrites,
+on which concurrent sales would conflict) and not the add-on's storage either (a
+stored token cost every sale a BTree bucket). The link carries all it needs::
 
-Token keys start with their expiry time, so expired tokens are a key range the
-expiry sweep deletes without looking at the others.
+    @@clickbank-set-password?token=<user id, base64url>.<expiry, epoch s>.<signature>
+
+The signature is an HMAC-SHA256 over a fixed purpose string, the encoded user id
+and the expiry, exactly as they appear in the token, so changing any of them
+breaks it, and a signature made here is worth nothing to any other use of the
+same secret. The secret is the current one of the ``_system`` ring of Plone's
+keyring (``plone.keyring``). A link is checked against every secret of that ring,
+so links already mailed survive a rotation: plone.protect rotates the ring at
+most weekly (on a login) and it keeps five secrets, so a secret verifies for at
+least four weeks after its last use, well beyond the default one-week lifetime
+of a link (a reset expiry set longer than that may end links early). Clearing
+the ring (plone.session's "clear secrets") voids every link.
+
+When the buyer opens the link, ``@@clickbank-set-password`` checks it, then asks
+Plone for a reset request for that user (reusing one still valid for a while)
+and sends the buyer on to Plone's own password form. As before, a link can be
+used more than once until it expires: a mail scanner opening it first does not
+spoil it for the buyer. The user id is readable in the link (it only goes to
+the buyer's own mailbox); a deleted member's link is refused.
+
+Links of the previous development version (``<11-digit expiry>-<random>``,
+stored in the storage's ``password_tokens``) keep working until they expire on
+sites that still have that tree; the expiry sweep still deletes them from it.
+New storages have no such tree and nothing here creates it.
 """
 
-import secrets
+import base64
+import hashlib
+import hmac
+import re
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
-from BTrees.OOBTree import OOBTree
 from plone import api
+from plone.keyring.interfaces import IKeyManager
+from zope.component import getUtility
 
-from niteoweb.clickbank.storage import ClickBankStorage
 from niteoweb.clickbank.storage import get_storage
 
 VIEW = "@@clickbank-set-password"
+PURPOSE = b"niteoweb.clickbank set-password link v1"
+RING = "_system"
+MAX_TOKEN_LENGTH = 2000
+# A Plone reset request is reused only if it stays valid at least this long.
+REUSE_MARGIN = timedelta(hours=1)
 
-
-def _tokens(storage: ClickBankStorage) -> OOBTree:
-    tokens = getattr(storage, "password_tokens", None)
-    if tokens is None:  # a storage created by an earlier development version
-        tokens = storage.password_tokens = OOBTree()
-    return tokens
+_SIGNED = re.compile(r"([A-Za-z0-9_-]{1,1400})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
+_OLD = re.compile(r"([0-9]{11})-[A-Za-z0-9_-]{1,100}")
 
 
 def lifetime_hours() -> int:
@@ -38,36 +62,104 @@ def lifetime_hours() -> int:
     return int(tool.getExpirationTimeout() or 0) * 24 or 168
 
 
+def _ring():
+    return getUtility(IKeyManager)[RING]
+
+
+def _signature(secret: str | bytes, payload: str) -> str:
+    key = secret if isinstance(secret, bytes) else secret.encode("utf-8")
+    message = PURPOSE + b"\n" + payload.encode("ascii")
+    digest = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 def new_link(member, now: datetime | None = None) -> tuple[str, int]:
-    """Store a token for ``member``; return the link and its lifetime in hours."""
+    """The link for ``member`` and its lifetime in hours; writes nothing."""
     now = now or datetime.now(UTC)
     hours = lifetime_hours()
     expires = int((now + timedelta(hours=hours)).timestamp())
-    token = f"{expires:011d}-{secrets.token_urlsafe(24)}"
-    _tokens(get_storage())[token] = (member.getId(), None)
+    userid = base64.urlsafe_b64encode(member.getId().encode("utf-8"))
+    payload = f"{userid.rstrip(b'=').decode('ascii')}.{expires}"
+    secret = _ring().current
+    if not secret:
+        raise LookupError(f"Plone's keyring {RING!r} has no current secret")
+    token = f"{payload}.{_signature(secret, payload)}"
     return f"{api.portal.get().absolute_url()}/{VIEW}?token={token}", hours
 
 
-def reset_url(token: str, now: datetime | None = None) -> str | None:
-    """Plone's password form for a valid ``token``; None if unknown or expired.
-
-    The first use asks Plone for a reset request; later uses of the same link
-    (a mail scanner opening it first, a second click) reuse that request.
-    """
-    now = now or datetime.now(UTC)
-    tokens = _tokens(get_storage())
-    entry = tokens.get(token) if isinstance(token, str) else None
-    if entry is None or int(token.split("-", 1)[0]) <= now.timestamp():
+def _verified_userid(token: str, now: datetime) -> str | None:
+    """The user id of a signed, unexpired ``token``; None otherwise."""
+    match = _SIGNED.fullmatch(token)
+    if match is None:
         return None
-    userid, randomstring = entry
+    encoded, expires, signature = match.groups()
+    if int(expires) <= now.timestamp():
+        return None
+    payload = f"{encoded}.{expires}"
+    if not any(
+        hmac.compare_digest(_signature(secret, payload), signature)
+        for secret in _ring()
+        if secret
+    ):
+        return None
+    try:
+        padded = encoded + "=" * (-len(encoded) % 4)
+        userid = base64.urlsafe_b64decode(padded).decode("utf-8")
+    except ValueError:  # binascii.Error, UnicodeDecodeError: not one of ours
+        return None
+    return userid or None
+
+
+def reset_url(token, now: datetime | None = None) -> str | None:
+    """Plone's password form for a valid ``token``; None for any other input.
+
+    Never raises on what a query string can hold: malformed, tampered, expired,
+    signed with a secret no longer in the keyring, or for a deleted member.
+    """
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    now = now or datetime.now(UTC)
+    if _OLD.fullmatch(token):
+        return _old_reset_url(token, now)
+    userid = _verified_userid(token, now)
+    if userid is None:
+        return None
     tool = api.portal.get_tool("portal_password_reset")
-    if randomstring is None or not _usable(tool, randomstring):
+    randomstring = _reusable_request(tool, userid)
+    if randomstring is None:
         reset = tool.requestReset(userid)
         if reset is None:  # the member was deleted
             return None
         randomstring = reset["randomstring"]
-        tokens[token] = (userid, randomstring)
+    return _form_url(randomstring)
+
+
+def _form_url(randomstring: str) -> str:
     return f"{api.portal.get().absolute_url()}/passwordreset/{randomstring}"
+
+
+def _reusable_request(tool, userid: str) -> str | None:
+    """A reset request of ``userid`` Plone accepts for a while yet, if any.
+
+    Reusing it spares a write of the site-wide tool on a repeated visit and
+    leads a second visit to the same form. Plone's ``requestReset`` reads every
+    request anyway (to clear old ones), so this scan costs no more.
+    """
+    requests = getattr(tool, "_requests", None)
+    if requests is None:
+        return None
+    soon = datetime.now(UTC).replace(tzinfo=None) + REUSE_MARGIN
+    best = None
+    for randomstring, record in requests.items():
+        try:
+            owner, expiry = record
+            if owner != userid or expiry <= soon:
+                continue
+        except (TypeError, ValueError):  # not the record layout we know
+            continue
+        if (best is None or expiry > best[1]) and _usable(tool, randomstring):
+            best = (randomstring, expiry)
+    return best[0] if best else None
 
 
 def _usable(tool, randomstring: str) -> bool:
@@ -79,9 +171,36 @@ def _usable(tool, randomstring: str) -> bool:
     return True
 
 
-def forget_expired(storage: ClickBankStorage, now: datetime, dry_run=False) -> int:
-    """Delete expired tokens (a key range below ``now``); returns how many."""
-    tokens = _tokens(storage)
+# Links of the previous development version, stored in ``password_tokens``.
+
+
+def _old_reset_url(token: str, now: datetime) -> str | None:
+    """The previous version's lookup: read-only but for Plone's reset key."""
+    storage = get_storage(create=False)
+    tokens = getattr(storage, "password_tokens", None)
+    entry = tokens.get(token) if tokens is not None else None
+    if entry is None or int(token[:11]) <= now.timestamp():
+        return None
+    userid, randomstring = entry
+    tool = api.portal.get_tool("portal_password_reset")
+    if randomstring is None or not _usable(tool, randomstring):
+        reset = tool.requestReset(userid)
+        if reset is None:  # the member was deleted
+            return None
+        randomstring = reset["randomstring"]
+        tokens[token] = (userid, randomstring)
+    return _form_url(randomstring)
+
+
+def forget_expired(storage, now: datetime, dry_run=False) -> int:
+    """Delete the previous version's expired tokens; returns how many.
+
+    Their keys start with the expiry, so expired ones are a key range. Storages
+    without the old ``password_tokens`` tree have nothing to forget.
+    """
+    tokens = getattr(storage, "password_tokens", None)
+    if tokens is None:
+        return 0
     expired = list(tokens.keys(max=f"{int(now.timestamp()):011d}-"))
     if not dry_run:
         for token in expired:

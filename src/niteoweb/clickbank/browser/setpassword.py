@@ -1,7 +1,9 @@
 """``@@clickbank-set-password``: where the welcome mail's link leads.
 
-Public: the token is the credential. A valid token sends the buyer on to Plone's
-own password form; an expired or unknown one to "Forgot your password?".
+Public: the signed token is the credential (see
+:mod:`niteoweb.clickbank.passwordlinks`). A valid token sends the buyer on to
+Plone's own password form; an expired, tampered or unknown one, or one for a
+deleted member, to "Forgot your password?".
 """
 
 from plone.protect.interfaces import IDisableCSRFProtection
@@ -17,12 +19,13 @@ class SetPasswordView(BrowserView):
     """Redirect a welcome mail link to Plone's password form."""
 
     def __call__(self):
-        # The first visit writes a Plone reset request, on a GET, anonymously.
+        # A visit may write a Plone reset request, on a GET, anonymously.
         alsoProvides(self.request, IDisableCSRFProtection)
         response = self.request.response
         response.setHeader("Cache-Control", "no-store")
         response.setHeader("Referrer-Policy", "no-referrer")
-        url = passwordlinks.reset_url(self.request.form.get("token", ""))
+        # Whatever the query string holds (a list for a repeated ``token``, say).
+        url = passwordlinks.reset_url(self.request.form.get("token"))
         if url is None:
             IStatusMessage(self.request).addStatusMessage(
                 _(
