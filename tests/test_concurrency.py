@@ -169,3 +169,24 @@ class TestConflictingNotifications:
             assert final_state(portal, *at_once) == expected
         record_property("retries", len(retries))
         print(f"{ROUNDS} rounds: {len(retries)} conflict retries")
+
+
+class TestOneAtATime:
+    """Notifications wait for each other in the process instead of conflicting."""
+
+    def test_concurrent_sales_of_different_buyers_are_never_retried(
+        self, webhook_url, portal, smtp, retries
+    ):
+        """40 new buyers from 8 threads at once: all 200, no conflict, no retry."""
+        bodies = [
+            ins.encrypt(
+                payload("SALE", f"ONE{i:05d}", email=f"one{i}@example.com"),
+                SECRET_KEY,
+            )
+            for i in range(40)
+        ]
+        responses = post_at_once(webhook_url, bodies, 8)
+        assert [r.status_code for r in responses] == [200] * 40
+        assert retries == []
+        fresh()
+        assert all(members.find(f"one{i}@example.com") for i in range(40))
