@@ -29,12 +29,14 @@ def mails(portal, monkeypatch):
     """Messages given to a mock MailHost (installed for this test only).
 
     Integration tests never commit, so mail is handed over at once instead of
-    after the commit; tests over HTTP see the real after-commit delivery.
+    after the commit, and sent at once instead of by the outbox thread; tests
+    over HTTP see the real after-commit delivery through the outbox.
     """
     from niteoweb.clickbank import mail
     from niteoweb.clickbank.testing import install_mock_mailhost
 
     monkeypatch.setattr(mail, "after_commit", lambda callback, *a: callback(True, *a))
+    monkeypatch.setattr(mail, "queue_delivery", mail.Outbox(retry_delays=())._send)
     return install_mock_mailhost(portal).messages
 
 

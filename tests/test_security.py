@@ -29,6 +29,7 @@ from helpers import payload
 from helpers import post as post_to
 from niteoweb import clickbank
 from niteoweb.clickbank import ins
+from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank.simulator import build_notification
@@ -532,7 +533,8 @@ class TestProtectedAccounts:
         assert account_state(user, portal) == before
         assert password_works("boss@example.com", "b0ss-Secret!")
         assert len(get_storage(portal).records) == len(deliveries)
-        assert smtp.messages == []  # mail leaves on commit, before the answer
+        assert mail.OUTBOX.flush()
+        assert smtp.messages == []
 
     @pytest.mark.parametrize("fullname", ["Admin", "test_user_1_"])
     def test_name_of_an_existing_user_gets_a_new_id(self, site_url, portal, fullname):

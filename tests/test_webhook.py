@@ -15,6 +15,7 @@ from helpers import payload
 from helpers import post
 from helpers import wait_for
 from niteoweb.clickbank import ins
+from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank.storage import get_storage
 from niteoweb.clickbank.testing import SECRET_KEY
@@ -190,6 +191,39 @@ class TestLifecycleOverHttp:
 class TestMail:
     """The welcome mail over real SMTP."""
 
+    def test_answer_does_not_wait_for_the_mail_server(self, webhook_url, smtp):
+        """A slow SMTP server delays the mail, not ClickBank's answer."""
+        smtp.delay = 2.0
+        try:
+            started = time.monotonic()
+            assert send(webhook_url).json()["outcome"] == "created"
+            assert time.monotonic() - started < 1.5
+            assert smtp.messages == []
+            assert mail.OUTBOX.flush(10)
+            assert len(smtp.messages) == 1
+        finally:
+            smtp.delay = 0.0
+
+    def test_mail_server_down_for_a_moment_still_gets_the_mail(
+        self, webhook_url, smtp, monkeypatch
+    ):
+        """A refused connection is tried again: the mail arrives on the retry."""
+        monkeypatch.setattr(mail.OUTBOX, "retry_delays", (0.2, 0.2))
+        attempts = []
+        original = mail._send
+
+        def flaky(*args):
+            attempts.append(1)
+            if len(attempts) == 1:
+                raise ConnectionRefusedError("SMTP down")
+            return original(*args)
+
+        monkeypatch.setattr(mail, "_send", flaky)
+        assert send(webhook_url).json()["outcome"] == "created"
+        assert mail.OUTBOX.flush(10)
+        assert len(attempts) == 2
+        assert len(smtp.messages) == 1
+
     def test_sale_sends_one_utf8_mail_with_link(self, webhook_url, smtp, acceptance):
         """One well-formed mail; accents intact; the link opens the reset form."""
         send(webhook_url, first_name="José", last_name="Müller")
@@ -240,7 +274,7 @@ class TestMail:
 
         monkeypatch.setattr(ledger, "record", lambda *a, **k: 1 / 0)
         assert send(webhook_url).status_code == 500
-        time.sleep(0.5)
+        assert mail.OUTBOX.flush()
         assert smtp.messages == []
 
 

@@ -1,17 +1,24 @@
 """The welcome mail: login name and a one-time link to choose a password.
 
-The mail is handed to Plone's MailHost only after the transaction has committed
-(an after-commit hook): a notification that fails and is rolled back sends
-nothing, and a mail server that is down or refuses the mail never costs a sale —
-the failure is logged and the buyer can still use "Forgot your password?". The
-password is never mailed; the link is Plone's own password-reset link.
+The mail is handed over only after the transaction has committed (an
+after-commit hook): a notification that fails and is rolled back sends nothing.
+It is then sent by a background thread (:class:`Outbox`), so that ClickBank's
+request does not wait for the SMTP conversation; a mail server that is down or
+refuses the mail never costs a sale — the mail is tried three times over about
+ten seconds, then the failure is logged and the buyer can still use "Forgot your
+password?". The password is never mailed; the link leads to Plone's own
+password form.
 
 The text is the admin's (Site Setup → ClickBank → Welcome mails) for the order
 language when set, else the built-in ``emails/welcome-<language>.txt``; orders in
 a language without a mail get the English one.
 """
 
+import atexit
 import functools
+import queue
+import threading
+import time
 from email.charset import QP
 from email.charset import Charset
 from email.mime.text import MIMEText
@@ -21,6 +28,7 @@ from pathlib import Path
 from string import Template
 
 import transaction
+from Acquisition import aq_base
 from plone import api
 from zope.interface import Invalid
 
@@ -107,6 +115,97 @@ def after_commit(callback, *args) -> None:
     transaction.get().addAfterCommitHook(callback, args)
 
 
+class Outbox:
+    """Mails waiting for the SMTP server, sent one after the other by a thread.
+
+    A job is a callable that sends one mail. The thread starts with the first
+    job; a job that raises is tried again after each of ``retry_delays``
+    seconds, then given up with a warning. Jobs still waiting when the process
+    exits normally are sent first (for up to ten seconds); a crash loses them.
+    """
+
+    def __init__(self, retry_delays: tuple[float, ...] = (2, 8)):
+        self.retry_delays = retry_delays
+        self._jobs = queue.Queue()
+        self._thread = None
+        self._start_lock = threading.Lock()
+
+    def put(self, job) -> None:
+        """Send ``job`` as soon as the jobs before it are done."""
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._work, name="niteoweb.clickbank mail", daemon=True
+                )
+                self._thread.start()
+        self._jobs.put(job)
+
+    def flush(self, timeout: float = 10) -> bool:
+        """Wait until every job is done; False if some are left after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while self._jobs.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._jobs.unfinished_tasks
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                self._send(job)
+            finally:
+                self._jobs.task_done()
+
+    def _send(self, job) -> None:
+        for delay in (*self.retry_delays, None):
+            try:
+                job()
+                return
+            except Exception as error:  # noqa: BLE001 - the sale is saved; only log
+                if delay is None:
+                    logger.warning(
+                        "Welcome mail could not be sent (%s); the member was created.",
+                        type(error).__name__,
+                    )
+                    return
+                logger.info(
+                    "Welcome mail not sent yet (%s); trying again in %s s.",
+                    type(error).__name__,
+                    delay,
+                )
+                time.sleep(delay)
+
+
+#: The process's outbox for welcome mails.
+OUTBOX = Outbox()
+atexit.register(OUTBOX.flush)
+
+
+def queue_delivery(job) -> None:
+    """Hand a mail job to the outbox (tests replace this to send at once)."""
+    OUTBOX.put(job)
+
+
+def _detached(mailhost):
+    """A copy of the MailHost that needs no database connection or site.
+
+    The outbox thread sends after the request has ended and its connection has
+    gone back to the pool, where another request may use it. The copy holds
+    this moment's settings and shares nothing with the database; its SMTP
+    mailer is made here, in the request, because Plone makes mailers read the
+    SMTP settings from the site's registry.
+    """
+    base = aq_base(mailhost)
+    getattr(base, "_p_activate", lambda: None)()  # a ghost's __dict__ is empty
+    copy = base.__class__.__new__(base.__class__)
+    copy.__dict__.update(base.__dict__)
+    try:
+        mailer = base._makeMailer()
+    except AttributeError:  # a MailHost that sends without SMTP settings
+        return copy
+    copy._makeMailer = lambda: mailer
+    return copy
+
+
 def send_welcome(member, language: str = DEFAULT_LANGUAGE) -> bool:
     """Prepare the welcome mail; it is sent once the transaction has committed.
 
@@ -122,9 +221,7 @@ def send_welcome(member, language: str = DEFAULT_LANGUAGE) -> bool:
     after_commit(
         _deliver,
         api.portal.get_tool("MailHost"),
-        # A message, not a string: MailHost would parse a string's first lines
-        # as headers ("Note: …" would vanish from the text).
-        MIMEText(body, "plain", UTF8, policy=SMTP_POLICY),
+        body,
         member.getProperty("email"),
         formataddr((name, sender)),
         subject,
@@ -132,21 +229,32 @@ def send_welcome(member, language: str = DEFAULT_LANGUAGE) -> bool:
     return True
 
 
-def _deliver(committed: bool, mailhost, message, recipient, sender, subject) -> None:
-    """Send a prepared mail if its transaction committed; never raise."""
+def _deliver(committed: bool, mailhost, body, recipient, sender, subject) -> None:
+    """Queue a prepared mail if its transaction committed; never raise."""
     if not committed:
         return
     try:
-        mailhost.send(
-            message,
-            mto=recipient,
-            mfrom=sender,
-            subject=subject,
-            charset="utf-8",
-            immediate=True,
+        job = functools.partial(
+            _send, _detached(mailhost), body, recipient, sender, subject
         )
     except Exception as error:  # noqa: BLE001 - the sale is saved; only log
         logger.warning(
             "Welcome mail could not be sent (%s); the member was created.",
             type(error).__name__,
         )
+        return
+    queue_delivery(job)
+
+
+def _send(mailhost, body, recipient, sender, subject) -> None:
+    """Send one welcome mail through ``mailhost`` (in the outbox thread)."""
+    mailhost.send(
+        # A message, not a string: MailHost would parse a string's first lines
+        # as headers ("Note: …" would vanish from the text).
+        MIMEText(body, "plain", UTF8, policy=SMTP_POLICY),
+        mto=recipient,
+        mfrom=sender,
+        subject=subject,
+        charset="utf-8",
+        immediate=True,
+    )

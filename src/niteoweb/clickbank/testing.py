@@ -7,6 +7,7 @@ server on localhost (aiosmtpd) whose messages are in the layer resource
 ``"smtp"`` (an :class:`Inbox`).
 """
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -72,8 +73,11 @@ class Inbox:
 
     def __init__(self):
         self.messages = []
+        self.delay = 0.0  # seconds the server takes to accept a message
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.messages.append(
             email.message_from_bytes(envelope.content, policy=email.policy.default)
         )
