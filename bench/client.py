@@ -25,8 +25,6 @@ from niteoweb.clickbank.simulator import build_notification
 WEBHOOK = "@@clickbank"
 BASELINE = "@@clickbank-bench-baseline"
 PROFILED = "@@clickbank-bench-profiled"
-PATCHED = "@@clickbank-bench-patched"
-PROFILED_PATCHED = "@@clickbank-bench-profiled-patched"
 
 
 @dataclass(frozen=True)

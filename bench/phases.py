@@ -35,11 +35,17 @@ QUICK = Sizes(small=300, large=6000, sales=40, bills=40, mail_off=30,
 
 
 def check(sizes: Sizes) -> None:
-    """Fail before populating if a site has too few members to rebill."""
+    """Fail before populating if a site has too few members to rebill.
+
+    Each site: BILL and baseline BILL in the warm-up and in the measured series;
+    the large site also: the BILLs of the concurrency phase (handler and
+    baseline, see :func:`concurrency`) and of the profiles.
+    """
+    concurrent = sizes.concurrent
     needs = {
-        "small": 2 * sizes.warmup + 3 * sizes.bills,
-        "large": 2 * sizes.warmup + 3 * sizes.bills + sizes.concurrent
-        + 2 * sizes.profile,
+        "small": 2 * sizes.warmup + 2 * sizes.bills,
+        "large": 2 * sizes.warmup + 2 * sizes.bills + concurrent * 30 // 100
+        + (concurrent - concurrent * 65 // 100) + sizes.profile,
     }  # fmt: skip
     for site, need in needs.items():
         have = len(plan.billable(site, getattr(sizes, site)))
@@ -72,12 +78,9 @@ def _prefix(letter: str, site: str) -> str:
 
 
 def side_by_side(instance, buyers: dict, base, sales: int, bills: int,
-                 letters: str = "SB", earlier: dict | None = None,
-                 patched: bool = True) -> dict:  # fmt: skip
+                 letters: str = "SB", earlier: dict | None = None) -> dict:  # fmt: skip
     """SALE and BILL by handler and baseline on both sites, taking turns.
 
-    With ``patched``, SALE and BILL also go to ``@@clickbank-bench-patched``
-    (the add-on with the proposed fixes of ``clickbank_bench/patches.py``).
     With ``earlier`` (SALEs already posted, per site) a duplicate series re-posts
     them, then the SALEs of this phase a few turns after they were posted.
     Returns ``{"<kind>@<site>": [Sample, …]}``.
@@ -97,14 +100,6 @@ def side_by_side(instance, buyers: dict, base, sales: int, bills: int,
         series[f"baseline-bill@{site}"] = [
             client.baseline_bill(site, i) for i in pool.billable(bills)
         ]
-        if patched:
-            series[f"sale-patched@{site}"] = [
-                client.sale(site, _prefix("F", site), i, base, client.PATCHED)
-                for i in pool.new(sales)
-            ]
-            series[f"bill-patched@{site}"] = [
-                client.bill(site, i, base, client.PATCHED) for i in pool.billable(bills)
-            ]
         if earlier:
             again = (earlier[site] + sold)[:sales]
             series[f"duplicate@{site}"] = [
@@ -161,7 +156,7 @@ def concurrency(instance, pool: Buyers, base, count: int, clients: int = 8,
     For the baseline view: 65 % SALEs and 35 % BILLs (no duplicates).
     """
     site = pool.site
-    letter = {client.WEBHOOK: "C", client.PATCHED: "D"}.get(view, "E")
+    letter = "C" if view == client.WEBHOOK else "E"
     rng = random.Random(42)
     if view == client.BASELINE:  # the baseline cannot take duplicates
         sales = [
@@ -186,9 +181,10 @@ def concurrency(instance, pool: Buyers, base, count: int, clients: int = 8,
         ]
     requests = sales + bills + copies
     rng.shuffle(requests)
-    before = instance.control("stats", site)
+    # Without the entitlement count: it would load every order into a cache.
+    before = instance.control("stats", site, entitlements=False)
     result = client.concurrent(instance.port, requests, clients)
-    after = instance.control("stats", site)
+    after = instance.control("stats", site, entitlements=False)
     samples = result["samples"]
     summary = client.summary(samples)
     summary["clients"] = clients
@@ -213,15 +209,12 @@ def sweeps(instance, base) -> dict:
     few, many = plan.SWEEP_FEW, plan.SWEEP_MANY
     windows = {
         "small": {"few": few},
-        "large": {"few": few, "many": few + many, "few-patched": 2 * few + many},
+        "large": {"few": few, "many": few + many},
     }
     return {
         site: {
             name: instance.control(
-                "sweep",
-                site,
-                now=plan.sweep_time(base, upto).isoformat(),
-                patched=name.endswith("patched"),
+                "sweep", site, now=plan.sweep_time(base, upto).isoformat()
             )
             for name, upto in points.items()
         }
@@ -236,29 +229,22 @@ def profile_sweep(instance, base, path) -> dict:
 
 
 def profile(instance, pool: Buyers, base, count: int, out) -> dict:
-    """SALEs, BILLs and duplicates through the profiled views; the reports.
-
-    ``*-patched`` profiles run the add-on with the proposed fixes on.
-    """
+    """SALEs, BILLs and duplicates through the profiled view; the reports."""
     site = pool.site
+    view = client.PROFILED
+    sales = [
+        client.sale(site, _prefix("P", site), i, base, view) for i in pool.new(count)
+    ]
+    bills = [client.bill(site, i, base, view) for i in pool.billable(count)]
     reports = {}
-    for suffix, view in (("", client.PROFILED), ("-patched", client.PROFILED_PATCHED)):
-        sales = [
-            client.sale(site, _prefix("P" if not suffix else "Q", site), i, base, view)
-            for i in pool.new(count)
-        ]
-        bills = [client.bill(site, i, base, view) for i in pool.billable(count)]
-        runs = [("sale", sales), ("bill", bills)]
-        if not suffix:
-            runs.append(("duplicate", sales))
-        for kind, requests in runs:
-            client.interleaved(instance.port, str(instance.datafs), {kind: requests})
-            name = f"profile-{kind}{suffix}"
-            report = instance.control(
-                "profile-report", site, html=str(out / f"{name}.html"), reset=True
-            )
-            (out / f"{name}.txt").write_text(report["text"])
-            reports[kind + suffix] = str(out / f"{name}.txt")
+    for kind, requests in (("sale", sales), ("bill", bills), ("duplicate", sales)):
+        client.interleaved(instance.port, str(instance.datafs), {kind: requests})
+        name = f"profile-{kind}"
+        report = instance.control(
+            "profile-report", site, html=str(out / f"{name}.html"), reset=True
+        )
+        (out / f"{name}.txt").write_text(report["text"])
+        reports[kind] = str(out / f"{name}.txt")
     return reports
 
 

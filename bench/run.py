@@ -90,10 +90,6 @@ def measure(instance: Instance, sizes: phases.Sizes, args, out: Path) -> dict:
     results["concurrency_baseline"] = phases.concurrency(
         instance, buyers["large"], base, sizes.concurrent, view=client.BASELINE
     )
-    step("8 concurrent clients, proposed fixes on (large site)")
-    results["concurrency_patched"] = phases.concurrency(
-        instance, buyers["large"], base, sizes.concurrent, view=client.PATCHED
-    )
     if args.profile:
         step("profiles (large site)")
         phases.profile_sweep(instance, base, out / "profile-sweep.txt")
