@@ -2,13 +2,20 @@
 
 import base64
 import copy
+import dataclasses
 import hashlib
+import inspect
 import json
+import math
+import pickle
+import re
+import string
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from Crypto.Cipher import AES
@@ -17,9 +24,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from niteoweb.clickbank import ins
+from niteoweb.clickbank import parsing
 from niteoweb.clickbank.errors import BodyTooLargeError
 from niteoweb.clickbank.errors import NotConfiguredError
 from niteoweb.clickbank.errors import POSTVerificationFailedError
+from niteoweb.clickbank.notification import _quick_init
 
 SECRET = "MYSECRETKEY123"
 OTHER_SECRET = "SOMEOTHERKEY456"
@@ -845,3 +854,329 @@ def test_random_ciphertext_only_ever_fails_verification(ciphertext):
     """Well-formed envelopes with random ciphertext fail verification cleanly."""
     with pytest.raises(POSTVerificationFailedError):
         ins.decode(envelope(ciphertext), SECRET)
+
+
+# Fast paths (RFC 3339 times, the usual envelope, the bracket-depth bound, quick
+# record constructors): each must give exactly what the general path gives.
+
+
+def same_time(value, allow_date: bool) -> None:
+    """The fast and the general time parser agree on ``value``, offset included."""
+    fast = parsing._match_time(value, allow_date)
+    general = parsing._match_any_time(value, allow_date)
+    assert fast == general
+    assert repr(fast) == repr(general)  # same zone object, not only the same instant
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2016-06-05T13:47:51-06:00",
+        "2016-06-05T13:47:51Z",
+        "2016-06-05 13:47:51+05:30",
+        "2016-06-05T13:47:51.5Z",
+        "2016-06-05T13:47:51.123456-00:00",
+        "2016-06-05T13:47:51.1234567Z",  # 7 digits: the general path
+        "2016-06-05T13:47:51,5Z",
+        "2016-06-05T13:47:51-00:00",
+        "2016-06-05T13:47:51+00:00",
+        "2016-06-05T13:47:51+23:59",
+        "2016-06-05T13:47:51+24:00",
+        "2016-06-05T13:47:51+12:60",
+        "2016-06-05T13:47:51+05",
+        "2016-06-05T24:00:00Z",
+        "2016-06-05T23:59:60Z",
+        "2016-02-30T13:47:51Z",
+        "2016-06-05t13:47:51z",
+        "2016-06-05X13:47:51Z",
+        "2016-W22-7T13:47:51Z",
+        "2016-06-05T13:47:51",
+        " 2016-06-05T13:47:51Z ",
+        "1969-12-31T23:59:59Z",
+        "1970-01-01T00:00:00+01:00",
+        "2999-12-31T23:59:59-12:00",
+        "3000-01-01T00:00:00Z",
+        "0000-01-01T00:00:00Z",
+        "\u0662\u0660\u0661\u0666-06-05T13:47:51Z",  # Arabic-Indic digits
+        "20220810T162015-0700",
+        "2016-06-05",
+    ],
+)
+@pytest.mark.parametrize("allow_date", [False, True])
+def test_rfc3339_fast_path_matches_the_general_parser(value, allow_date):
+    """fromisoformat only sees the usual shape, and reads it as the regex does."""
+    same_time(value, allow_date)
+
+
+def test_usual_times_skip_the_regex_parser():
+    """RFC 3339 with a zone, as ClickBank sends it, goes to fromisoformat."""
+    with mock.patch.object(parsing, "_match_any_time", side_effect=AssertionError):
+        for value in (
+            "2016-06-05T13:47:51-06:00",
+            "2016-06-05T19:47:51Z",
+            "2016-06-05 13:47:51.25+05:30",
+        ):
+            assert parsing._match_time(value, allow_date=False).tzinfo is not None
+
+
+def two_digits(low: int, high: int):
+    return st.integers(low, high).map("{:02d}".format)
+
+
+zones = st.one_of(
+    st.sampled_from(["Z", "z", "", "+05", "-0000", "+0530"]),
+    st.builds(
+        "{}{}:{}".format, st.sampled_from("+-"), two_digits(0, 25), two_digits(0, 61)
+    ),
+)
+timestamps = st.builds(
+    "{}{}-{}-{}{}{}:{}:{}{}{}{}".format,
+    st.sampled_from(["", " "]),
+    st.integers(0, 9999).map("{:04d}".format),
+    two_digits(0, 13),
+    two_digits(0, 32),
+    st.sampled_from(["T", "t", " ", "x"]),
+    two_digits(0, 25),
+    two_digits(0, 61),
+    two_digits(0, 61),
+    st.sampled_from(["", ".5", ".123456", ".1234567", ",5", "."]),
+    zones,
+    st.sampled_from(["", " "]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=timestamps | st.text(alphabet="0123456789-:T+Z. ", max_size=30))
+def test_generated_times_parse_alike_on_both_paths(value):
+    """For any timestamp-like text, both parsers give the same result or None."""
+    same_time(value, allow_date=False)
+    same_time(value, allow_date=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.floats(allow_nan=True, allow_infinity=True))
+def test_float_amounts_are_the_decimal_of_their_shortest_text(value):
+    """A float amount is Decimal(str(value)); NaN and infinities are refused."""
+    if not math.isfinite(value):
+        with pytest.raises(POSTVerificationFailedError):
+            parsing._amount({"amount": value}, "amount")
+    else:
+        amount = parsing._amount({"amount": value}, "amount")
+        assert repr(amount) == repr(Decimal(str(value)))
+
+
+def reference_b64decode(value):
+    """ins._b64decode as it was, on base64.b64decode(validate=True)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        pass
+    compact = re.sub(r"[ \t\n\r\f\v]+", "", value)
+    try:
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except ValueError:
+        return None
+
+
+BASE64_TEXT = string.ascii_letters + string.digits + "+/="
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["QUJD", "QUI=", "QUI", "QQ", "Q", "QU JD\n", " QUI\t", "QUI==", "QU=I", "=QUI",
+     "QUJD-_", "QUJDé", "QUJD\x00", "", "====", 1234, None],
+)  # fmt: skip
+def test_base64_on_binascii_matches_b64decode(value):
+    """Strict a2b_base64 accepts and refuses what b64decode(validate=True) did."""
+    assert ins._b64decode(value) == reference_b64decode(value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=st.text(alphabet=BASE64_TEXT + " \n\t\r-_!é\x00", max_size=40))
+def test_generated_base64_decodes_alike(value):
+    """White space, missing padding, stray characters: same result as before."""
+    assert ins._b64decode(value) == reference_b64decode(value)
+
+
+def read_envelope_both_ways(body):
+    """The outcome of ``_read_envelope`` with and without the usual-layout path."""
+    outcomes = []
+    for usual in (ins._read_usual_envelope, lambda body: None):
+        with mock.patch.object(ins, "_read_usual_envelope", usual):
+            try:
+                outcomes.append(ins._read_envelope(body))
+            except POSTVerificationFailedError as error:
+                outcomes.append(error.reason)
+    return outcomes
+
+
+def test_usual_envelopes_skip_json_loads():
+    """encrypt()'s layout and the compact one are read without a JSON parse."""
+    body = ins.encrypt(sample(), SECRET, iv=IV)
+    compact = json.dumps(json.loads(body), separators=(",", ":")).encode()
+    for layout in (body, compact):
+        assert ins._read_usual_envelope(layout) == (good_ciphertext(), IV)
+
+
+# Base64 of whole AES blocks or of an IV, maybe spoilt by one escape, one white
+# space or one character outside base64 somewhere.
+envelope_texts = st.builds(
+    lambda data, noise, where: data[:where] + noise + data[where:],
+    st.sampled_from([16, 32, 48])
+    .flatmap(lambda n: st.binary(min_size=n, max_size=n))
+    .map(lambda data: base64.b64encode(data).decode()),
+    st.sampled_from(["", "", " ", "\\n", "\\/", "\\u0041", "\n", "é", '\\"', "="]),
+    st.integers(0, 70),
+)
+layouts = st.sampled_from(
+    [
+        '{{"notification": "{n}", "iv": "{i}"}}',
+        '{{"notification":"{n}","iv":"{i}"}}',
+        '{{"notification":  "{n}", "iv": "{i}"}}',
+        '{{"iv": "{i}", "notification": "{n}"}}',
+        '{{"notification": "{n}", "iv": "{i}", "x": 1}}',
+        '{{"notification": "{n}", "iv": "{i}", "iv": "{n}"}}',
+        '{{"notification": "{n}", "iv": "{i}"}} ',
+        '\ufeff{{"notification": "{n}", "iv": "{i}"}}',
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    layout=layouts,
+    notification=envelope_texts,
+    iv=st.sampled_from([base64.b64encode(IV).decode(), "MDEyMzQ1Njc4OWFiY2RlZg"])
+    | envelope_texts,
+    kind=st.sampled_from([bytes, bytearray, str]),
+)
+def test_generated_envelopes_read_alike_with_and_without_json(
+    layout, notification, iv, kind
+):
+    """Escapes, white space, key order, extra keys: the JSON path's outcome."""
+    text = layout.format(n=notification, i=iv)
+    body = text if kind is str else kind(text.encode("utf-8"))
+    usual = ins._read_usual_envelope(body)
+    if usual is not None:  # what the JSON path decodes, before any length check
+        fields = json.loads(body)
+        decoded = ins._b64decode(fields["notification"]), ins._b64decode(fields["iv"])
+        assert usual == decoded
+    with_usual, json_only = read_envelope_both_ways(body)
+    assert with_usual == json_only
+
+
+def nested(depth: int, text: str = "") -> dict:
+    """A notification exactly ``depth`` containers deep, ``text`` at every level."""
+    value = {"text": text}
+    for level in range(depth - 3):
+        value = [text, value] if level % 2 else {"text": text, "next": value}
+    return sample(vendorVariables={"deep": value})
+
+
+def decode_reason(payload) -> str:
+    """Why ``payload`` (a dict or JSON text) is refused; "" if it decodes."""
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    try:
+        ins.decode(ins.encrypt(text, SECRET), SECRET)
+    except POSTVerificationFailedError as error:
+        return error.reason
+    return ""
+
+
+# Strings with brackets would fool a count of the text's brackets: "]" lowers it
+# before a deeper level, "[" raises it; quotes and backslashes come escaped.
+@pytest.mark.parametrize(
+    "text", ["", "]" * 40, "[" * 40, "}]" * 20, '"]]]]', "\\]]]]", '\\"]]', "é[["]
+)
+def test_nesting_of_32_is_accepted_and_33_refused(text):
+    """MAX_DEPTH counts the containers, the notification object included."""
+    assert ins._depth(nested(32, text)) == 32
+    assert decode_reason(nested(32, text)) == ""
+    assert decode_reason(nested(33, text)) == "plaintext is nested too deeply"
+
+
+def test_a_deep_value_dropped_by_a_duplicate_key_is_not_counted():
+    """Only the parsed object counts: a deep duplicate that was replaced does not."""
+    deep = json.dumps(nested(40)["vendorVariables"])
+    text = json.dumps(sample())[:-1] + f', "x": {deep}, "x": 1}}'
+    assert decode_reason(text) == ""
+    assert decode_reason(text.replace('"x": 1', '"y": 1')).endswith("too deeply")
+
+
+json_texts = st.text(alphabet='ab"\\[]{}é\u20ac\n ', max_size=8)
+json_trees = st.recursive(
+    st.none() | st.booleans() | st.integers() | json_texts,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(json_texts, children, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    tree=json_trees,
+    ensure_ascii=st.booleans(),
+    indent=st.sampled_from([None, 1]),
+    encoding=st.sampled_from(["utf-8", "latin-1"]),
+)
+def test_text_nesting_is_the_object_nesting(tree, ensure_ascii, indent, encoding):
+    """Without duplicate keys the text's bound is exact: a walk only to refuse."""
+    payload = {"tree": tree}
+    text = json.dumps(payload, ensure_ascii=ensure_ascii, indent=indent)
+    try:
+        plaintext = text.encode(encoding)
+    except UnicodeEncodeError:
+        plaintext = text.encode("utf-8")
+    depth = ins._depth(payload)
+    for limit in range(depth):
+        assert ins._nested_too_deeply(plaintext, payload, limit)
+    with mock.patch.object(ins, "_depth", side_effect=AssertionError("walked")):
+        for limit in range(depth, depth + 2):
+            assert not ins._nested_too_deeply(plaintext, payload, limit)
+
+
+@pytest.mark.parametrize("cls", [ins.Address, ins.PaymentPlan, ins.LineItem])
+def test_records_with_a_quick_init_behave_like_dataclasses(cls):
+    """Same signature, defaults, equality, hash, immutability, replace and pickle."""
+    fields = dataclasses.fields(cls)
+    names = [field.name for field in fields]
+    defaults = [field.default for field in fields]
+    parameters = inspect.signature(cls).parameters.values()
+    assert [(p.name, p.default, p.kind) for p in parameters] == [
+        (name, default, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        for name, default in zip(names, defaults, strict=True)
+    ]
+    values = [f"value {index}" for index in range(len(names))]
+    record = cls(*values)
+    assert [getattr(record, name) for name in names] == values
+    assert record == cls(**dict(zip(names, values, strict=True)))
+    assert hash(record) == hash(cls(*values))
+    assert cls() == cls(*defaults)
+    assert dataclasses.replace(record, **{names[0]: "x"}) == cls("x", *values[1:])
+    assert pickle.loads(pickle.dumps(record)) == record  # noqa: S301 - our own data
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(record, names[0], "x")
+    with pytest.raises(TypeError):
+        cls(*values, "one too many")
+    with pytest.raises(TypeError):
+        cls(no_such_field=1)
+
+
+def test_quick_init_takes_only_fields_with_plain_defaults():
+    """A required field or a default factory would need the dataclass __init__."""
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Required:
+        name: str
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Factory:
+        names: list = dataclasses.field(default_factory=list)
+
+    for cls in (Required, Factory):
+        with pytest.raises(TypeError):
+            _quick_init(cls)
