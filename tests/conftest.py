@@ -76,6 +76,9 @@ def webhook_url(site_url) -> str:
 @pytest.fixture
 def smtp(acceptance):
     """Messages received by the acceptance layer's SMTP server during this test."""
+    from niteoweb.clickbank import mail
+
+    mail.OUTBOX.flush(30)  # mails of earlier tests arrive before this one starts
     inbox = acceptance["smtp"]
     inbox.messages.clear()
     return inbox

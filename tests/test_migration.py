@@ -124,7 +124,10 @@ def test_first_layout_is_migrated_without_loss(functional_portal, monkeypatch):
     monkeypatch.undo()  # the class is gone again, as after the update
 
     site = getSite()
-    connection = portal._p_jar.db().open()
+    # A connection of its own, with its own transactions: one transaction must
+    # not commit through two connections of one database.
+    manager = transaction.TransactionManager()
+    connection = portal._p_jar.db().open(transaction_manager=manager)
     try:
         again = connection.root()["Application"][portal.getId()]
         setSite(again)
@@ -134,7 +137,7 @@ def test_first_layout_is_migrated_without_loss(functional_portal, monkeypatch):
         assert hasattr(old_entitlement, "__Broken_state__")
 
         new = migrate(again)
-        transaction.commit()
+        manager.commit()
         assert new is IAnnotations(again)[ANNOTATION_KEY]
         assert new.layout == LAYOUT
         assert snapshot(new) == before
@@ -148,6 +151,6 @@ def test_first_layout_is_migrated_without_loss(functional_portal, monkeypatch):
             assert processing.handle(n, settings).duplicate
         assert migrate(again) is None  # a second run changes nothing
     finally:
-        transaction.abort()
+        manager.abort()
         setSite(site)
         connection.close()

@@ -118,7 +118,6 @@ def refresh(storage, entitlement: orders.Entitlement, settings, now: datetime) -
         order._p_changed = True
         entitlement.state = state.value
         entitlement.valid_until = valid_until
-        entitlement.updated = now
     return before != entitlement.grants_access
 
 

@@ -15,6 +15,7 @@ a language without a mail get the English one.
 """
 
 import atexit
+import copy
 import functools
 import queue
 import threading
@@ -29,6 +30,7 @@ from string import Template
 
 import transaction
 from Acquisition import aq_base
+from persistent import Persistent
 from plone import api
 from zope.interface import Invalid
 
@@ -196,14 +198,19 @@ def _detached(mailhost):
     """
     base = aq_base(mailhost)
     getattr(base, "_p_activate", lambda: None)()  # a ghost's __dict__ is empty
-    copy = base.__class__.__new__(base.__class__)
-    copy.__dict__.update(base.__dict__)
+    detached = base.__class__.__new__(base.__class__)
+    # Persistent attributes are copied too: changing one from the outbox thread
+    # would join its connection to a transaction of that thread.
+    detached.__dict__.update(
+        (name, copy.copy(value) if isinstance(value, Persistent) else value)
+        for name, value in base.__dict__.items()
+    )
     try:
         mailer = base._makeMailer()
     except AttributeError:  # a MailHost that sends without SMTP settings
-        return copy
-    copy._makeMailer = lambda: mailer
-    return copy
+        return detached
+    detached._makeMailer = lambda: mailer
+    return detached
 
 
 def send_welcome(member, language: str = DEFAULT_LANGUAGE) -> bool:

@@ -8,6 +8,7 @@ buyer's orders. :mod:`niteoweb.clickbank.storage` keeps them in BTrees,
 
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 
 from persistent import Persistent
 
@@ -16,15 +17,40 @@ from niteoweb.clickbank.lifecycle import Event
 from niteoweb.clickbank.lifecycle import State
 from niteoweb.clickbank.lifecycle import grants_access
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(moment: datetime | None) -> int | None:
+    return None if moment is None else (moment - _EPOCH) // _MICROSECOND
+
+
+def _moment(value) -> datetime | None:
+    # Events of the first storage layout hold datetimes.
+    if value is None or isinstance(value, datetime):
+        return value
+    return _EPOCH + value * _MICROSECOND
+
 
 def pack_event(event: Event) -> tuple:
-    # Plain tuples pickle small; Event instances would carry their class each time.
-    return (event.time, event.action.value, event.receipt, event.next_payment_date)
+    """An event as stored: a plain tuple, times as microseconds since the epoch.
+
+    Event instances would carry their class, and aware datetimes their time
+    zone, in every pickle: this is a third of the size. Times come back in UTC
+    (the same moments).
+    """
+    return (
+        _micros(event.time),
+        event.action.value,
+        event.receipt,
+        _micros(event.next_payment_date),
+    )
 
 
 def unpack_event(data: tuple) -> Event:
+    """The :class:`~niteoweb.clickbank.lifecycle.Event` of a stored tuple."""
     time, action, receipt, next_payment_date = data
-    return Event(time, Action(action), receipt, next_payment_date)
+    return Event(_moment(time), Action(action), receipt, _moment(next_payment_date))
 
 
 class Entitlement:
@@ -39,7 +65,6 @@ class Entitlement:
         self._events = ()
         self.state = State.PENDING.value
         self.valid_until = None
-        self.created = self.updated = datetime.now(UTC)
 
     @property
     def key(self) -> tuple[str, str]:

@@ -19,9 +19,9 @@ touch different buckets (BTrees resolve those conflicts by themselves):
 
 A SALE of a new buyer writes one bucket of each tree and three small objects.
 Every bucket a transaction changes is written whole, so the trees use small
-buckets (:data:`LEAF_SIZE`): a SALE adds about 3.5 KB to ``Data.fs`` instead of
-the 17 KB of the first layout, which had eight indexes (see
-``docs/performance.rst``).
+buckets (:data:`LEAF_SIZE`): the add-on's part of a SALE adds about 3.5 KB to
+``Data.fs``, where the first layout, with eight indexes and BTrees' default
+buckets, added 17 KB (see ``docs/performance.rst``).
 """
 
 from BTrees.Length import Length
@@ -39,10 +39,12 @@ ANNOTATION_KEY = "niteoweb.clickbank.storage"
 #: Layout of :class:`ClickBankStorage`; 1 was the first development layout.
 LAYOUT = 2
 #: Items per bucket and children per inner node of the add-on's BTrees. A bucket
-#: is rewritten whole on every insert: BTrees' defaults (30 to 120 items) cost
-#: 1-2 KB per tree and notification, these about 0.5 KB.
-LEAF_SIZE = 16
-NODE_SIZE = 32
+#: is rewritten whole on every insert: BTrees' defaults (30 or 60 items per
+#: bucket) cost 1-2 KB per tree and notification, these 0.3-0.6 KB (measured
+#: with 3 000 keys like the add-on's; 16 and 32 cost 0.4-0.9 KB). Deeper trees
+#: are the price: a million log records are six levels deep instead of four.
+LEAF_SIZE = 8
+NODE_SIZE = 16
 
 
 class RecordTree(LOBTree):

@@ -56,6 +56,9 @@ def install_mock_mailhost(portal):
     from Products.CMFPlone.tests.utils import MockMailHost
 
     mailhost = MockMailHost("MailHost")
+    # A plain list: the welcome mail is sent from the outbox thread, through a
+    # copy of the MailHost that shares this list (a PersistentList is copied).
+    mailhost.messages = []
     portal.MailHost = mailhost
     getSiteManager(portal).registerUtility(mailhost, provided=IMailHost)
     return mailhost
