@@ -3,6 +3,8 @@
 import ast
 import email
 import email.policy
+import json
+import os
 import re
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from niteoweb.clickbank import _
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
+from niteoweb.clickbank import spool
 from niteoweb.clickbank.interfaces import IClickBankSettings
 from niteoweb.clickbank.mailsettings import LANGUAGES
 from niteoweb.clickbank.mailsettings import IClickBankMailSettings
@@ -306,6 +309,48 @@ class TestMessage:
         api.portal.set_registry_record("plone.email_from_address", "")
         assert mail.send_welcome(buyer, "EN") is False
         assert mails == []
+
+
+class TestSpool:
+    """Mails wait in var/clickbank-outbox until they are sent."""
+
+    @pytest.fixture(autouse=True)
+    def _empty(self):
+        for path in spool.directory().glob("*"):
+            path.unlink()
+
+    def test_sent_mail_leaves_no_file(self, buyer, mails):
+        assert mail.send_welcome(buyer, "EN") is True
+        assert len(mails) == 1
+        assert list(spool.directory().glob("*")) == []
+
+    def test_mail_left_by_a_dead_process_is_sent_with_the_next(self, buyer, mails):
+        """A file older than this process is sent along with the next mail."""
+        left = spool.write(
+            {
+                "body": "Left behind",
+                "recipient": "earlier@example.com",
+                "sender": "shop@example.org",
+                "subject": "Welcome",
+            }
+        )
+        os.utime(left, (spool.STARTED - 60, spool.STARTED - 60))
+        assert mail.send_welcome(buyer, "EN") is True
+        recipients = [parse(m)["To"] for m in mails]
+        assert recipients == ["buyer@example.com", "earlier@example.com"]
+        assert not left.exists()
+
+    def test_mail_the_server_refuses_stays_for_later(self, buyer, mails, caplog):
+        """A mail that cannot be sent keeps its file, for the next restart."""
+
+        def fail(*args, **kwargs):
+            raise ConnectionRefusedError("SMTP down")
+
+        api.portal.get_tool("MailHost").send = fail
+        assert mail.send_welcome(buyer, "EN") is True
+        (kept,) = spool.directory().glob("*.json")
+        assert json.loads(kept.read_text())["recipient"] == "buyer@example.com"
+        kept.unlink()
 
 
 class TestSettings:

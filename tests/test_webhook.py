@@ -212,11 +212,11 @@ class TestMail:
         attempts = []
         original = mail._send
 
-        def flaky(*args):
+        def flaky(*args, **kwargs):
             attempts.append(1)
             if len(attempts) == 1:
                 raise ConnectionRefusedError("SMTP down")
-            return original(*args)
+            return original(*args, **kwargs)
 
         monkeypatch.setattr(mail, "_send", flaky)
         assert send(webhook_url).json()["outcome"] == "created"

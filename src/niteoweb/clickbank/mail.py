@@ -5,9 +5,10 @@ after-commit hook): a notification that fails and is rolled back sends nothing.
 It is then sent by a background thread (:class:`Outbox`), so that ClickBank's
 request does not wait for the SMTP conversation; a mail server that is down or
 refuses the mail never costs a sale — the mail is tried three times over about
-ten seconds, then the failure is logged and the buyer can still use "Forgot your
-password?". The password is never mailed; the link leads to Plone's own
-password form.
+ten seconds, then the failure is logged (the mail is kept, see
+:mod:`niteoweb.clickbank.spool`, and tried again after a restart) and the buyer
+can still use "Forgot your password?". The password is never mailed; the link
+leads to Plone's own password form.
 
 The text is the admin's (Site Setup → ClickBank → Welcome mails) for the order
 language when set, else the built-in ``emails/welcome-<language>.txt``; orders in
@@ -36,6 +37,7 @@ from zope.interface import Invalid
 
 from niteoweb.clickbank import logger
 from niteoweb.clickbank import passwordlinks
+from niteoweb.clickbank import spool
 from niteoweb.clickbank.mailsettings import LANGUAGES
 from niteoweb.clickbank.mailsettings import REQUIRED_IN_BODY
 from niteoweb.clickbank.mailsettings import check_template
@@ -123,7 +125,8 @@ class Outbox:
     A job is a callable that sends one mail. The thread starts with the first
     job; a job that raises is tried again after each of ``retry_delays``
     seconds, then given up with a warning. Jobs still waiting when the process
-    exits normally are sent first (for up to ten seconds); a crash loses them.
+    exits normally are sent first (for up to ten seconds); after a crash, the
+    copies :mod:`niteoweb.clickbank.spool` keeps are sent by the next process.
     """
 
     def __init__(self, retry_delays: tuple[float, ...] = (2, 8)):
@@ -237,12 +240,13 @@ def send_welcome(member, language: str = DEFAULT_LANGUAGE) -> bool:
 
 
 def _deliver(committed: bool, mailhost, body, recipient, sender, subject) -> None:
-    """Queue a prepared mail if its transaction committed; never raise."""
+    """Store and queue a prepared mail if its transaction committed; never raise."""
     if not committed:
         return
+    mail = {"body": body, "recipient": recipient, "sender": sender, "subject": subject}
     try:
         job = functools.partial(
-            _send, _detached(mailhost), body, recipient, sender, subject
+            _send_stored, _detached(mailhost), mail, spool.write(mail)
         )
     except Exception as error:  # noqa: BLE001 - the sale is saved; only log
         logger.warning(
@@ -251,6 +255,25 @@ def _deliver(committed: bool, mailhost, body, recipient, sender, subject) -> Non
         )
         return
     queue_delivery(job)
+
+
+def _send_stored(mailhost, mail: dict, path) -> None:
+    """Send a mail, forget its file; then the mails an earlier process left."""
+    _send(mailhost, **mail)
+    spool.remove(path)
+    for left_path, left_mail in spool.left_over():
+        try:
+            _send(mailhost, **left_mail)
+        except Exception as error:  # noqa: BLE001 - kept for the next restart
+            logger.warning(
+                "A welcome mail left by an earlier process could not be sent "
+                "(%s); it stays in %s.",
+                type(error).__name__,
+                left_path.parent,
+            )
+            continue
+        spool.remove(left_path)
+        logger.info("A welcome mail left by an earlier process was sent.")
 
 
 def _send(mailhost, body, recipient, sender, subject) -> None:

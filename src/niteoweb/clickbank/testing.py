@@ -10,7 +10,10 @@ server on localhost (aiosmtpd) whose messages are in the layer resource
 import asyncio
 import email
 import email.policy
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 
 from plone import api
 from plone.app.testing import PLONE_FIXTURE
@@ -21,6 +24,8 @@ from plone.app.testing import applyProfile
 from plone.testing import zope as zope_testing
 from Products.MailHost.interfaces import IMailHost
 from zope.component import getSiteManager
+
+from niteoweb.clickbank import spool
 
 SECRET_KEY = "TESTKEY1234ABCD"  # noqa: S105 - the test layer's key
 SENDER = "shop@example.org"
@@ -38,6 +43,14 @@ class ClickBankLayer(PloneSandboxLayer):
 
         self.loadZCML(package=plone.restapi)
         self.loadZCML(package=niteoweb.clickbank)
+        # The mail spool of the test process: a directory of its own.
+        self._spool = Path(tempfile.mkdtemp(prefix="clickbank-outbox-"))
+        self._directory = spool.directory
+        spool.directory = lambda: self._spool
+
+    def tearDownZope(self, app):
+        spool.directory = self._directory
+        shutil.rmtree(self._spool, ignore_errors=True)
 
     def setUpPloneSite(self, portal):
         applyProfile(portal, "plone.restapi:default")

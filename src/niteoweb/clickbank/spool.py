@@ -1,0 +1,80 @@
+"""Durable copies of the welcome mails waiting in the outbox.
+
+The outbox (:mod:`niteoweb.clickbank.mail`) sends a mail after ClickBank has had
+its answer. A process killed before that would lose the mail for good:
+ClickBank does not send an answered notification again. So every mail is first
+written to a file in the instance's ``var/clickbank-outbox`` directory (after
+the commit, before the answer), and the file is removed once the mail has been
+sent. Files older than the running process were left by one that died (or by
+a mail the SMTP server refused three times); the outbox sends them along with
+the next mail.
+
+The files hold the buyer's name and address, like the database does; they live
+only until the mail is sent. They outlive a crash of the process, not a power
+failure. Without a ``var`` directory nothing is written.
+"""
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+from App.config import getConfiguration
+
+from niteoweb.clickbank import logger
+
+#: The directory in the instance's ``var`` (Zope's client home).
+DIRECTORY_NAME = "clickbank-outbox"
+#: Files written before this moment were left by an earlier process.
+STARTED = time.time()
+
+
+def directory() -> Path | None:
+    """Where mails wait; None when Zope has no client home."""
+    home = getattr(getConfiguration(), "clienthome", None)
+    return Path(home) / DIRECTORY_NAME if home else None
+
+
+def write(mail: dict) -> Path | None:
+    """Store ``mail`` (JSON-ready) in a new file; None if it cannot be stored."""
+    folder = directory()
+    if folder is None:
+        return None
+    path = folder / f"{time.time_ns()}-{uuid.uuid4().hex}.json"
+    partial = path.with_suffix(".part")
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # No fsync: the file must outlive the process, which the operating
+        # system's cache ensures; a power failure may lose it.
+        partial.write_text(json.dumps(mail, ensure_ascii=False), encoding="utf-8")
+        partial.replace(path)
+    except OSError as error:
+        logger.warning(
+            "Welcome mail not stored in %s (%s); it is sent all the same.",
+            folder,
+            type(error).__name__,
+        )
+        return None
+    return path
+
+
+def remove(path: Path | None) -> None:
+    """Forget a mail that has been sent."""
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
+def left_over() -> list[tuple[Path, dict]]:
+    """Mails stored before this process started, oldest first, with their data."""
+    folder = directory()
+    if folder is None or not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            if path.stat().st_mtime >= STARTED:
+                continue
+            found.append((path, json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or half-written by a dying process
+    return found
