@@ -15,6 +15,7 @@ from plone import api
 from zope.component.hooks import setSite
 
 from niteoweb.clickbank import members
+from niteoweb.clickbank.entitlements import expiry_key
 from niteoweb.clickbank.storage import get_storage
 
 
@@ -67,8 +68,27 @@ def ledger_state(storage) -> dict:
     }
 
 
+def _coverage(storage) -> dict:
+    """``receipt/item`` of each entitlement with an end → whether a key covers it."""
+    earliest = {}
+    for time, receipt, item in storage.expiry:
+        earliest.setdefault(f"{receipt}/{item}", time)
+    return {
+        f"{receipt}/{item}": earliest.get(f"{receipt}/{item}", key[0] + 1) <= key[0]
+        for receipt, order in storage.orders.items()
+        for item, entitlement in order.items.items()
+        if (key := expiry_key(entitlement)) is not None
+    }
+
+
 def entitlement_state(storage) -> dict:
-    """Every entitlement by ``receipt/item``, and the expiry index."""
+    """Every entitlement by ``receipt/item``, and what the expiry index covers.
+
+    The index must hold a key of every entitlement that grants access until some
+    time, no later than that time; which keys it holds beyond that (a rebill
+    writes none, a refund removes none) depends on the order of delivery.
+    ``expiry`` lists the entitlements covered, ``expiry_missing`` those not.
+    """
     found = {
         f"{receipt}/{item}": {
             "email": entitlement.email,
@@ -84,7 +104,10 @@ def entitlement_state(storage) -> dict:
         "by_email": {
             email: sorted(buyer.receipts) for email, buyer in storage.buyers.items()
         },
-        "expiry": sorted("/".join(key[1:]) for key in storage.expiry),
+        "expiry": sorted(name for name, ok in _coverage(storage).items() if ok),
+        "expiry_missing": sorted(
+            name for name, ok in _coverage(storage).items() if not ok
+        ),
     }
 
 

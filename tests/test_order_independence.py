@@ -30,14 +30,26 @@ def history(steps, email, receipt):
     return result
 
 
+def filed(storage, entitlement) -> bool:
+    """Whether the expiry index has a key of ``entitlement`` no later than its end.
+
+    Without one the sweep would never take the access away.
+    """
+    end = entitlements.expiry_key(entitlement)
+    return end is None or any(
+        key[1:] == entitlement.key for key in storage.expiry.keys(max=end)
+    )
+
+
 def final_state(email):
     """Everything a buyer's access consists of."""
     storage = get_storage()
     member = members.find(email)
     owned = sorted(
-        (e.item_no, e.state, e.valid_until)
+        (e.item_no, e.state, e.valid_until, filed(storage, e))
         for e in entitlements.for_buyer(storage, email)
     )
+    assert all(is_filed for *_, is_filed in owned)
     if member is None:
         return None, owned
     return (

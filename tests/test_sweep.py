@@ -40,6 +40,20 @@ from niteoweb.clickbank.testing import install_mock_mailhost
 BUYER = "buyer@example.com"
 #: A cancelled monthly subscription bought at T0 is paid until T0 + 30 days.
 AFTER_PERIOD = T0 + timedelta(days=31)
+FAR_FUTURE = T0 + timedelta(days=3650)
+GRACE = timedelta(days=3)  # the add-on's default grace days
+
+
+def _key(moment: datetime, receipt: str = "AAAA1111") -> tuple:
+    return (int(moment.timestamp()), receipt, "1")
+
+
+#: Expiry keys of the monthly subscription of :func:`subscription_with_rebill`:
+#: paid to day 30 by the sale, to day 60 by the rebill (each plus grace).
+SALE_KEY = _key(T0 + timedelta(days=30) + GRACE)
+BILL_KEY = _key(T0 + timedelta(days=60) + GRACE)
+#: The key the sale of :func:`cancelled_subscription` had before the cancellation.
+CANCELLED_SALE_KEY = SALE_KEY
 BIN = Path(sys.executable).parent
 
 
@@ -47,6 +61,13 @@ def cancelled_subscription(receipt="AAAA1111", email=BUYER, start=0, **kwargs):
     """Buy a monthly subscription ``start`` days after T0 and cancel it 5 days on."""
     for kind, days in (("SALE", start), ("CANCEL-REBILL", start + 5)):
         n = notification(kind, receipt, days, email=email, recurring=True, **kwargs)
+        processing.handle(n, get_settings(), now=n.transaction_time)
+
+
+def subscription_with_rebill():
+    """A monthly subscription sold at T0 and rebilled on day 30."""
+    for kind, receipt, days in (("SALE", "AAAA1111", 0), ("BILL", "AAAA1111-B002", 30)):
+        n = notification(kind, receipt, days, email=BUYER, recurring=True)
         processing.handle(n, get_settings(), now=n.transaction_time)
 
 
@@ -222,7 +243,8 @@ class TestExpire:
         report = sweep.expire(get_settings(), now=AFTER_PERIOD)
         assert report.revoked == 0
         assert state() == "expired"
-        assert not list(get_storage().expiry)
+        assert entitlements.due(get_storage(), FAR_FUTURE)[0] == []
+        assert list(get_storage().expiry) == [CANCELLED_SALE_KEY]
         roles = set(api.user.get_roles(user=member))
         assert {"Member", "Site Administrator"} <= roles
         assert events == []
@@ -250,6 +272,92 @@ class TestExpire:
         """A datetime without time zone is an error, not a guess."""
         with pytest.raises(ValueError, match="timezone-aware"):
             sweep.expire(get_settings(), now=datetime(2026, 1, 1))
+
+
+class TestExpiryIndex:
+    """The index holds a key of every entitlement no later than its end."""
+
+    def test_rebill_writes_no_key(self, portal):
+        """A BILL moves the end on; the sale's earlier key still comes first."""
+        subscription_with_rebill()
+        assert list(get_storage().expiry) == [SALE_KEY]
+
+    def test_sweep_files_a_rebilled_subscription_at_its_new_end(self, portal, events):
+        """At the sale's key the buyer has paid on: nothing due, filed anew."""
+        subscription_with_rebill()
+        events.clear()
+        report = sweep.expire(get_settings(), now=AFTER_PERIOD + timedelta(days=5))
+        assert (report.due, report.revoked) == ((), 0)
+        assert list(get_storage().expiry) == [BILL_KEY]
+        assert state() == "active"
+        assert has_access()
+        assert events == []
+
+    def test_rebilled_subscription_expires_at_its_new_end(self, portal):
+        """Swept at the old end and again after the new one: access ends then."""
+        subscription_with_rebill()
+        sweep.expire(get_settings(), now=AFTER_PERIOD + timedelta(days=5))
+        after_rebill = T0 + timedelta(days=60) + GRACE + timedelta(minutes=1)
+        report = sweep.expire(get_settings(), now=after_rebill)
+        assert (report.due, report.revoked) == ((("AAAA1111", "1"),), 1)
+        assert state() == "expired"
+        assert not has_access()
+        assert list(get_storage().expiry) == []
+
+    def test_one_sweep_after_both_ends_expires_once(self, portal, events):
+        """Both keys reached by one sweep: due once, revoked once, index empty."""
+        subscription_with_rebill()
+        processing.handle(
+            notification("SALE", "LATE0001", 59, email=BUYER, recurring=True),
+            get_settings(),
+            T0 + timedelta(days=59),
+        )
+        events.clear()
+        report = sweep.expire(get_settings(), now=T0 + timedelta(days=64))
+        assert report.due == (("AAAA1111", "1"),)
+        assert state() == "expired"
+        assert [key[1] for key in get_storage().expiry] == ["LATE0001"]
+
+    def test_dry_run_files_nothing(self, portal):
+        """A dry run writes nothing, not even a key filed anew."""
+        subscription_with_rebill()
+        report = sweep.expire(
+            get_settings(), now=AFTER_PERIOD + timedelta(days=5), dry_run=True
+        )
+        assert report.due == ()
+        assert list(get_storage().expiry) == [SALE_KEY]
+
+    def test_refunded_order_is_never_reported_due(self, portal):
+        """A refund leaves the key; at its time the sweep drops it, nothing more."""
+        processing.handle(
+            notification("SALE", "AAAA1111", 0, email=BUYER, recurring=True),
+            get_settings(),
+            T0,
+        )
+        refund = notification("RFND", "AAAA1111", 2, email=BUYER, recurring=True)
+        processing.handle(refund, get_settings(), refund.transaction_time)
+        assert state() == "refunded"
+        assert not has_access()
+        report = sweep.expire(get_settings(), now=FAR_FUTURE)
+        assert report.due == ()
+        assert list(get_storage().expiry) == []
+
+    def test_renewal_after_access_ended_is_filed(self, portal):
+        """A late BILL after the expiry gives access back, and it ends again."""
+        processing.handle(
+            notification("SALE", "AAAA1111", 0, email=BUYER, recurring=True),
+            get_settings(),
+            T0,
+        )
+        sweep.expire(get_settings(), now=AFTER_PERIOD + timedelta(days=5))
+        assert state() == "expired"
+        late = notification("BILL", "AAAA1111-B002", 40, email=BUYER, recurring=True)
+        processing.handle(late, get_settings(), late.transaction_time)
+        assert state() == "active"
+        assert list(get_storage().expiry) == [_key(T0 + timedelta(days=70) + GRACE)]
+        report = sweep.expire(get_settings(), now=T0 + timedelta(days=74))
+        assert report.revoked == 1
+        assert not has_access()
 
 
 class TestRetention:
@@ -322,7 +430,8 @@ class TestCost:
         for i in range(20):
             cancelled_subscription(f"DUE{i:05d}", f"due{i}@example.com")
         assert sum(len(order.items) for order in storage.orders.values()) == 3020
-        assert len(storage.expiry) == 1020
+        # 1000 renewing, 20 cancelled; and the 20 keys their sales had, not yet due
+        assert len(storage.expiry) == 1040
 
         refreshed = calls(monkeypatch, entitlements, "refresh")
         found = calls(monkeypatch, members, "find")

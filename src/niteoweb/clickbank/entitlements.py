@@ -28,7 +28,7 @@ from niteoweb.clickbank.lifecycle import grants_access
 from niteoweb.clickbank.storage import ClickBankStorage
 from niteoweb.clickbank.storage import add_receipt
 from niteoweb.clickbank.storage import get_order
-from niteoweb.clickbank.storage import receipts_of
+from niteoweb.clickbank.storage import hold as storage_hold
 
 
 def get(storage: ClickBankStorage, receipt: str, item_no: str):
@@ -37,11 +37,25 @@ def get(storage: ClickBankStorage, receipt: str, item_no: str):
     return order.items.get(item_no) if order is not None else None
 
 
-def for_buyer(storage: ClickBankStorage, email: str) -> list[orders.Entitlement]:
-    """All entitlements of the buyer ``email``, by receipt and itemNo."""
-    owned = []
-    for receipt in sorted(receipts_of(storage, (email or "").strip().lower())):
-        owned.extend(for_receipt(storage, receipt))
+def for_buyer(
+    storage: ClickBankStorage, email: str, hold: bool = False
+) -> list[orders.Entitlement]:
+    """All entitlements of the buyer ``email``, by receipt and itemNo.
+
+    ``hold``: this transaction decides from them; it may commit only if the
+    buyer's object and orders are unchanged (:func:`storage.hold`).
+    """
+    buyer = storage.buyers.get((email or "").strip().lower()) if email else None
+    if buyer is None:
+        return []
+    owned, read = [], [buyer]
+    for receipt in sorted(buyer.receipts):
+        order = get_order(storage, receipt)
+        if order is not None:
+            read.append(order)
+            owned.extend(order.items[item_no] for item_no in sorted(order.items))
+    if hold:
+        storage_hold(*read)
     return owned
 
 
@@ -113,7 +127,8 @@ def refresh(storage, entitlement: orders.Entitlement, settings, now: datetime) -
     events = list(entitlement.events) + [orders.unpack_event(e) for e in order.events]
     before = entitlement.grants_access
     state, valid_until = derive(events, terms, now)
-    _reindex_expiry(storage, entitlement, state, valid_until)
+    if grants_access(state) and valid_until is not None:
+        _file(storage, entitlement, (int(valid_until.timestamp()),) + entitlement.key)
     if (state.value, valid_until) != (entitlement.state, entitlement.valid_until):
         order._p_changed = True
         entitlement.state = state.value
@@ -121,29 +136,60 @@ def refresh(storage, entitlement: orders.Entitlement, settings, now: datetime) -
     return before != entitlement.grants_access
 
 
-def _expiry_key(entitlement: orders.Entitlement):
+def expiry_key(entitlement: orders.Entitlement):
+    """``(valid_until in epoch seconds, receipt, itemNo)``; None if access never ends.
+
+    Also None when the entitlement grants no access (any more).
+    """
     if entitlement.valid_until is None or not entitlement.grants_access:
         return None
     return (int(entitlement.valid_until.timestamp()),) + entitlement.key
 
 
-def _reindex_expiry(storage, entitlement, state, valid_until) -> None:
-    old = _expiry_key(entitlement)
-    new = None
-    if valid_until is not None and grants_access(state):
-        new = (int(valid_until.timestamp()),) + entitlement.key
-    if old != new:
-        if old is not None and old in storage.expiry:
-            storage.expiry.remove(old)
-        if new is not None:
-            storage.expiry.insert(new)
+def _file(storage, entitlement, new_key) -> None:
+    """See that the expiry index has a key of the entitlement no later than its end.
+
+    That is all the sweep needs: it reads the keys up to its ``now`` and looks at
+    each entitlement found. So a rebill, which moves the end on, writes nothing
+    here: the key filed for the old end comes first, and when the sweep reaches
+    it, it files the entitlement again at its current end (see :func:`due`). Only
+    an end that comes earlier than the filed one (a new sale, a cancellation, a
+    renewal after access ended) is inserted now. Keys are never removed here;
+    keys of entitlements that ended (a refund) are dropped when the sweep reaches
+    them.
+    """
+    filed = expiry_key(entitlement)  # before this refresh: a key up to it is filed
+    if filed is None or filed[0] > new_key[0]:
+        storage.expiry.insert(new_key)
 
 
-def due(storage: ClickBankStorage, now: datetime) -> list[orders.Entitlement]:
+def due(storage: ClickBankStorage, now: datetime) -> tuple[list, dict]:
     """Entitlements still granting access whose ``valid_until`` has passed.
 
-    Reads the expiry index up to ``now``: the cost grows with the number due,
-    not with the number of entitlements.
+    Returns ``(due, reached)``: the due entitlements, and every key of the expiry
+    index up to ``now`` with its entitlement (None if there is none). The sweep
+    removes the reached keys and files the entitlements that still grant access
+    at their current end (see :func:`_file`). Reads the index up to ``now`` only:
+    the cost grows with the keys reached, not with the number of entitlements.
     """
     limit = (int(now.timestamp()), "\uffff", "\uffff")
-    return [get(storage, *key[1:]) for key in storage.expiry.keys(max=limit)]
+    reached, found = {}, {}
+    for key in storage.expiry.keys(max=limit):
+        entitlement = reached[key] = get(storage, *key[1:])
+        current = expiry_key(entitlement) if entitlement is not None else None
+        if current is not None and current <= limit:
+            found.setdefault(entitlement.key, entitlement)
+    return list(found.values()), reached
+
+
+def refile(storage: ClickBankStorage, reached: dict) -> None:
+    """Remove the ``reached`` keys; file their entitlements that still grant access.
+
+    Called by the sweep after it re-derived the due entitlements.
+    """
+    for key in reached:
+        storage.expiry.remove(key)
+    for entitlement in reached.values():
+        current = expiry_key(entitlement) if entitlement is not None else None
+        if current is not None:
+            storage.expiry.insert(current)

@@ -116,17 +116,14 @@ class Order(Persistent):
 class Buyer(Persistent):
     """One buyer (an email): the receipts of their orders.
 
-    Every transaction that decides the buyer's access writes this object
-    (:func:`niteoweb.clickbank.storage.mark_buyer`). Access is decided from all of a
-    buyer's entitlements, but two notifications of one buyer (refunds of two orders,
-    say) may change *different* orders, which ZODB would merge without complaint: each
-    transaction would decide on a state without the other's change. Both writing this
-    object turns that into a conflict, and Zope retries the later one.
+    Every transaction that decides the buyer's access asks ZODB to check at commit
+    that this object and the buyer's orders are unchanged
+    (:func:`niteoweb.clickbank.processing.buyer_access`). Buyers of earlier
+    versions carry a ``decisions`` counter, no longer used.
     """
 
     def __init__(self):
         self.receipts = ()
-        self.decisions = 0
 
     def __repr__(self):
         return f"<Buyer {len(self.receipts)} order(s)>"

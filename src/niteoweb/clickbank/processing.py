@@ -28,7 +28,6 @@ from niteoweb.clickbank.lifecycle import Action
 from niteoweb.clickbank.lifecycle import action_for
 from niteoweb.clickbank.settings import Settings
 from niteoweb.clickbank.storage import get_storage
-from niteoweb.clickbank.storage import mark_buyer
 
 TEST_RECEIPT = "********"
 
@@ -104,13 +103,14 @@ def _apply(storage, notification, settings, action, email, now):
     touched = entitlements.add_event(storage, notification, action, email)
     # Later notifications of an order may lack the customer: the order knows.
     email = next((e.email for e in touched if e.email), email)
-    mark_buyer(storage, email)
     for entitlement in touched:
         entitlements.refresh(storage, entitlement, settings, now)
     first = touched[0] if touched else None
 
     member = members.find(email) if email else None
     created = False
+    # Roles and groups read once, for the safety check and for the sync.
+    held = members.standing(member) if member is not None else None
     if member is None:
         if action not in PAYMENTS:
             return "recorded", "no member for this buyer yet", None, touched, email
@@ -125,7 +125,7 @@ def _apply(storage, notification, settings, action, email, now):
             return "rejected", str(error), None, touched, email
         created = True
         notify(MemberCreatedEvent(member, notification, first))
-    elif members.is_protected(member, settings):
+    elif members.is_protected(member, settings, held):
         logger.warning(
             "ClickBank %s %s: the buyer's account holds roles that manage the "
             "site; it was left unchanged.",
@@ -143,7 +143,7 @@ def _apply(storage, notification, settings, action, email, now):
     if action in PAYMENTS:
         members.update_purchase(member, notification)
     access, groups = buyer_access(storage, email, settings)
-    added, removed = members.sync(member, settings, access, groups)
+    added, removed = members.sync(member, settings, access, groups, held)
     role = f"role:{settings.member_role}"
     if role in added:
         notify(MemberEnabledEvent(member, notification, first))
@@ -169,7 +169,15 @@ def _apply(storage, notification, settings, action, email, now):
 
 
 def buyer_access(storage, email: str, settings: Settings) -> tuple[bool, set[str]]:
-    """Whether the buyer has access, and the mapped groups their products give."""
-    granting = [e for e in entitlements.for_buyer(storage, email) if e.grants_access]
+    """Whether the buyer has access, and the mapped groups their products give.
+
+    Decided from all of the buyer's orders, which are *held* (see
+    :func:`niteoweb.clickbank.storage.hold`): a notification writes only its own
+    order, so two concurrent notifications of one buyer (refunds of two orders,
+    say) would otherwise each decide without the other's change, and ZODB would
+    merge both without complaint. Held, the later one conflicts and is retried.
+    """
+    owned = entitlements.for_buyer(storage, email, hold=True)
+    granting = [e for e in owned if e.grants_access]
     groups = {g for e in granting for g in settings.product(e.item_no).groups}
     return bool(granting), groups

@@ -30,7 +30,9 @@ from BTrees.OOBTree import OOBTree
 from BTrees.OOBTree import OOTreeSet
 from persistent import Persistent
 from plone import api
+from Products.CMFCore.interfaces import ISiteRoot
 from zope.annotation.interfaces import IAnnotations
+from zope.component.hooks import getSite
 
 from niteoweb.clickbank.orders import Buyer
 from niteoweb.clickbank.orders import Order
@@ -97,14 +99,20 @@ def add_receipt(storage: ClickBankStorage, email: str, receipt: str) -> None:
         buyer.receipts = buyer.receipts + (receipt,)
 
 
-def mark_buyer(storage: ClickBankStorage, email: str) -> None:
-    """Write the buyer's object: concurrent decisions for one buyer now conflict."""
-    if not email:
-        return
-    buyer = storage.buyers.get(email)
-    if buyer is None:
-        buyer = storage.buyers[email] = Buyer()
-    buyer.decisions += 1
+def hold(*objects) -> None:
+    """Let this transaction commit only if nobody else changed ``objects`` meanwhile.
+
+    ZODB checks at commit that the persistent ``objects`` (read by this
+    transaction) still have the serial they were read with (``readCurrent``); if
+    one changed, the commit raises a ConflictError and Zope retries the request.
+    A serial check costs less than writing the object to get the same conflict.
+    Objects new in this transaction, and objects it writes, need no check.
+    """
+    for ob in objects:
+        jar = getattr(ob, "_p_jar", None)
+        if jar is not None and ob._p_oid is not None:
+            ob._p_activate()  # a ghost has no serial to check
+            jar.readCurrent(ob)
 
 
 def receipts_of(storage: ClickBankStorage, email: str) -> tuple[str, ...]:
@@ -123,7 +131,9 @@ def get_order(storage: ClickBankStorage, receipt: str, create: bool = False):
 
 def get_storage(portal=None, create: bool = True) -> ClickBankStorage | None:
     """Return the site's storage, creating it when ``create`` is true."""
-    portal = portal if portal is not None else api.portal.get()
+    if portal is None:
+        site = getSite()  # the Plone site itself, unless a sub-site is the site
+        portal = site if ISiteRoot.providedBy(site) else api.portal.get()
     annotations = IAnnotations(portal)
     storage = annotations.get(ANNOTATION_KEY)
     if storage is None and create:

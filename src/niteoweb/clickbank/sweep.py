@@ -27,7 +27,6 @@ from niteoweb.clickbank.interfaces import MemberDisabledEvent
 from niteoweb.clickbank.processing import buyer_access
 from niteoweb.clickbank.settings import Settings
 from niteoweb.clickbank.storage import get_storage
-from niteoweb.clickbank.storage import mark_buyer
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -70,9 +69,9 @@ def expire(
     """
     now = _moment(now)
     storage = get_storage(create=not dry_run)
-    due = entitlements.due(storage, now) if storage is not None else []
+    due, reached = entitlements.due(storage, now) if storage is not None else ([], {})
     report = SweepReport(now=now, due=tuple(e.key for e in due), dry_run=dry_run)
-    if dry_run or not due:
+    if dry_run:
         return report
 
     buyers = {}  # email → first entitlement concerned, for the event
@@ -86,6 +85,10 @@ def expire(
             )
         if entitlement.email:
             buyers.setdefault(entitlement.email, entitlement)
+    # Rebilled entitlements reached at their old end are filed at the new one.
+    entitlements.refile(storage, reached)
+    if not due:
+        return report
 
     revoked = 0
     role = f"role:{settings.member_role}"
@@ -93,16 +96,16 @@ def expire(
         member = members.find(email)
         if member is None:
             continue
-        if members.is_protected(member, settings):
+        held = members.standing(member)
+        if members.is_protected(member, settings, held):
             logger.warning(
                 "ClickBank expiry: the buyer of %s holds roles that manage the "
                 "site; the account was left unchanged.",
                 entitlement.original_receipt,
             )
             continue
-        mark_buyer(storage, email)
         access, groups = buyer_access(storage, email, settings)
-        _, removed = members.sync(member, settings, access, groups)
+        _, removed = members.sync(member, settings, access, groups, held)
         if role in removed:
             revoked += 1
             logger.info(
