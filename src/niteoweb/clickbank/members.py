@@ -96,36 +96,31 @@ def create(email: str, full_name: str, properties: dict | None = None):
 class Standing:
     """What an account holds before a notification changes it."""
 
-    roles: frozenset[str]  # global roles given to the user itself, not by a group
+    roles: frozenset[str]  # global roles: its own and its groups' (nested too)
     groups: frozenset[str]  # ids of the groups the user belongs to
 
 
 def standing(member) -> Standing:
-    """Read the member's direct roles and groups once (no group objects built)."""
+    """The member's global roles and groups, as PAS found them with the member.
+
+    PAS computed both when it built the user (Plone's role manager counts the
+    roles of the user's groups, nested ones included), so nothing is looked up
+    again and no group object is built.
+    """
     user = member.getUser()
-    role_manager = _tool("acl_users").portal_role_manager
-    return Standing(
-        frozenset(role_manager.getRolesForPrincipal(user)),
-        frozenset(user.getGroups()),
-    )
+    return Standing(frozenset(user.getRoles()), frozenset(user.getGroups()))
 
 
 def is_protected(member, settings: Settings, held: Standing | None = None) -> bool:
-    """Whether the account holds roles a notification must never touch."""
+    """Whether the account holds roles a notification must never touch.
+
+    Any global role beyond Member, Authenticated and the buyers' role, whether
+    given to the user or to one of its groups, protects the account. The groups
+    the add-on manages hold no such role (see
+    :func:`~niteoweb.clickbank.settings.is_grantable_group`).
+    """
     held = held or standing(member)
-    allowed = _PLAIN_ROLES | {settings.member_role}
-    if held.roles - allowed:
-        return True
-    managed = settings.mapped_groups
-    for group_id in held.groups:
-        if group_id == "AuthenticatedUsers":
-            continue
-        if group_id in managed and is_grantable_group(group_id, settings.member_role):
-            continue
-        group = api.group.get(groupname=group_id)
-        if group is not None and set(group.getRoles()) - allowed:
-            return True
-    return False
+    return bool(held.roles - _PLAIN_ROLES - {settings.member_role})
 
 
 def update_purchase(member, notification) -> bool:
@@ -178,9 +173,7 @@ def sync(
     held = held or standing(member)
     role = settings.member_role
     added, removed = set(), set()
-    # Granting: a role held through a group counts; revoking: only the user's own.
-    current = member.getUser().getRoles() if access else held.roles
-    change = (role not in current) if access else (role in current)
+    change = (role not in held.roles) if access else (role in held.roles)
     # Whether the role may be given is asked only when it would change.
     if change and not is_grantable_role(role):
         logger.error(

@@ -5,6 +5,8 @@ from dataclasses import field
 
 from AccessControl.PermissionRole import rolesForPermissionOn
 from plone import api
+from plone.registry.interfaces import IRegistry
+from zope.component import getUtility
 from zope.interface import Invalid
 
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
@@ -74,9 +76,10 @@ def record_name(field_name: str) -> str:
 
 def get_settings() -> Settings:
     """Read the settings from the registry of the current site."""
+    registry = getUtility(IRegistry)  # once, not once per record as plone.api does
 
     def get(name, default=None):
-        value = api.portal.get_registry_record(record_name(name), default=default)
+        value = registry.get(record_name(name), default)
         return default if value is None else value
 
     keys = tuple(

@@ -24,6 +24,7 @@ buckets (:data:`LEAF_SIZE`): the add-on's part of a SALE adds about 3.5 KB to
 buckets, added 17 KB (see ``docs/performance.rst``).
 """
 
+from Acquisition import aq_base
 from BTrees.Length import Length
 from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
@@ -134,6 +135,12 @@ def get_storage(portal=None, create: bool = True) -> ClickBankStorage | None:
     if portal is None:
         site = getSite()  # the Plone site itself, unless a sub-site is the site
         portal = site if ISiteRoot.providedBy(site) else api.portal.get()
+    # Where zope.annotation's attribute annotations keep it: read it directly,
+    # without the adapter lookup, on every notification.
+    stored = getattr(aq_base(portal), "__annotations__", None)
+    storage = stored.get(ANNOTATION_KEY) if stored is not None else None
+    if storage is not None:
+        return storage
     annotations = IAnnotations(portal)
     storage = annotations.get(ANNOTATION_KEY)
     if storage is None and create:
