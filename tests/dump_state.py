@@ -104,6 +104,12 @@ def entitlement_state(storage) -> dict:
         "by_email": {
             email: sorted(buyer.receipts) for email, buyer in storage.buyers.items()
         },
+        "buyer_receipts_stale": sorted(
+            receipt
+            for receipt, order in storage.orders.items()
+            if order.buyer_receipts is not None
+            and order.buyer_receipts != storage.buyers[order.email].receipts
+        ),
         "expiry": sorted(name for name, ok in _coverage(storage).items() if ok),
         "expiry_missing": sorted(
             name for name, ok in _coverage(storage).items() if not ok

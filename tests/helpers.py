@@ -55,3 +55,46 @@ def wait_for(condition, seconds: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+class Counting:
+    """A read-through proxy of a BTree that counts every value it hands out."""
+
+    def __init__(self, tree):
+        self.tree = tree
+        self.reads = 0
+
+    def _counted(self, values):
+        for value in values:
+            self.reads += 1
+            yield value
+
+    def values(self, *args, **kwargs):
+        return self._counted(self.tree.values(*args, **kwargs))
+
+    def items(self, *args, **kwargs):
+        return self._counted(self.tree.items(*args, **kwargs))
+
+    def keys(self, *args, **kwargs):
+        return self._counted(self.tree.keys(*args, **kwargs))
+
+    def __iter__(self):
+        return self.keys()
+
+    def __len__(self):
+        self.reads += len(self.tree)
+        return len(self.tree)
+
+    def __getitem__(self, key):
+        self.reads += 1
+        return self.tree[key]
+
+    def get(self, key, default=None):
+        self.reads += 1
+        return self.tree.get(key, default)
+
+    def __contains__(self, key):
+        return key in self.tree
+
+    def __getattr__(self, name):
+        return getattr(self.tree, name)

@@ -143,6 +143,7 @@ def assert_consistent(state: dict, payloads: list[dict]) -> None:
     assert len({r["key"] for r in records}) == len(records)
     assert ledger["seen_records"] == len(records)
     assert state["expiry_missing"] == []  # the sweep would miss these
+    assert state["buyer_receipts_stale"] == []  # decisions would miss orders
     paid = {r["email"] for r in records if r["type"] in ("SALE", "BILL")}
     assert {m["login"] for m in state["members"].values()} == paid
     receipts = {r["receipt"].split("-")[0] for r in records}

@@ -50,6 +50,9 @@ def final_state(email):
         for e in entitlements.for_buyer(storage, email)
     )
     assert all(is_filed for *_, is_filed in owned)
+    for order in storage.orders.values():  # every order's copy of its buyer's
+        if order.email == email and order.buyer_receipts is not None:
+            assert order.buyer_receipts == storage.buyers[email].receipts
     if member is None:
         return None, owned
     return (

@@ -8,6 +8,7 @@ from plone import api
 from zope.component import getGlobalSiteManager
 
 from helpers import T0
+from helpers import Counting
 from helpers import notification
 from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import interfaces
@@ -372,3 +373,40 @@ class TestEventsAndLog:
             for r in ledger.history(get_storage(), "BUYER@example.com")
         ]
         assert types == ["BILL", "SALE"]
+
+
+class TestBuyersOrders:
+    """Each order keeps a copy of its buyer's receipts: rebills read no buyer."""
+
+    def test_every_order_of_a_buyer_knows_the_others(self, handle):
+        """A second order is added to the first order's copy too."""
+        handle(notification("SALE", "AAAA1111"))
+        handle(notification("SALE", "BBBB2222", days=1))
+        storage = get_storage()
+        assert storage.buyers["buyer@example.com"].receipts == ("AAAA1111", "BBBB2222")
+        for receipt in ("AAAA1111", "BBBB2222"):
+            assert storage.orders[receipt].buyer_receipts == ("AAAA1111", "BBBB2222")
+
+    def test_rebill_of_a_known_order_reads_no_buyer(self, handle, monkeypatch):
+        """A BILL finds the buyer's orders in its own order; the buyers are unread."""
+        handle(notification("SALE", "AAAA1111", recurring=True))
+        handle(notification("SALE", "BBBB2222", days=1))
+        buyers = Counting(get_storage().buyers)
+        monkeypatch.setattr(get_storage(), "buyers", buyers)
+        rebill = notification("BILL", "AAAA1111-B002", days=30, recurring=True)
+        assert handle(rebill).outcome == "updated"
+        assert buyers.reads == 0
+        assert has_access()
+
+    def test_orders_stored_without_the_copy_read_the_buyer(self, handle):
+        """Orders of earlier versions have no copy: their buyer is read instead."""
+        handle(notification("SALE", "AAAA1111", recurring=True))
+        handle(notification("SALE", "BBBB2222", days=1))
+        storage = get_storage()
+        for order in storage.orders.values():
+            del order.buyer_receipts  # as stored before the copy was kept
+            assert order.buyer_receipts is None
+        refund = notification("RFND", "AAAA1111", days=2)
+        assert handle(refund).outcome == "updated"  # the other order still grants
+        assert has_access()
+        assert storage.orders["AAAA1111"].buyer_receipts == ("AAAA1111", "BBBB2222")

@@ -256,13 +256,15 @@ def test_new_order_and_refund_of_old_at_once_keep_access(cluster):
 RACES = {
     "two refunds": (["SALE A", "SALE B"], ("RFND A", "RFND B"), False),
     "refund and new sale": (["SALE A"], ("RFND A", "SALE B"), True),
+    "new sale and refund": (["SALE A"], ("SALE B", "RFND A"), True),
+    "refunds, new sale first": (["SALE A", "SALE B"], ("SALE C", "RFND A"), True),
 }
 
 
 def race_payload(step: str) -> dict:
     """``"RFND A"``: the RFND of the buyer's order A."""
     kind, order = step.split()
-    days = {"SALE": 0 if order == "A" else 17.5, "RFND": 17}[kind]
+    days = {"SALE": {"A": 0, "B": 17.5, "C": 17.6}[order], "RFND": 17}[kind]
     receipt = f"ZR{order}00001"
     return notification(kind, receipt, "racer@example.com", days, FIXED_START)
 

@@ -27,6 +27,7 @@ from niteoweb.clickbank.lifecycle import derive
 from niteoweb.clickbank.lifecycle import grants_access
 from niteoweb.clickbank.storage import ClickBankStorage
 from niteoweb.clickbank.storage import add_receipt
+from niteoweb.clickbank.storage import buyer_orders
 from niteoweb.clickbank.storage import get_order
 from niteoweb.clickbank.storage import hold as storage_hold
 
@@ -38,25 +39,21 @@ def get(storage: ClickBankStorage, receipt: str, item_no: str):
 
 
 def for_buyer(
-    storage: ClickBankStorage, email: str, hold: bool = False
+    storage: ClickBankStorage, email: str, hold: bool = False, receipt: str = ""
 ) -> list[orders.Entitlement]:
     """All entitlements of the buyer ``email``, by receipt and itemNo.
 
     ``hold``: this transaction decides from them; it may commit only if the
-    buyer's object and orders are unchanged (:func:`storage.hold`).
+    buyer's orders (and the buyer, if read) are unchanged (:func:`storage.hold`).
+    ``receipt``: one of the buyer's orders, if known (see :func:`buyer_orders`).
     """
-    buyer = storage.buyers.get((email or "").strip().lower()) if email else None
-    if buyer is None:
+    email = (email or "").strip().lower()
+    if not email:
         return []
-    owned, read = [], [buyer]
-    for receipt in sorted(buyer.receipts):
-        order = get_order(storage, receipt)
-        if order is not None:
-            read.append(order)
-            owned.extend(order.items[item_no] for item_no in sorted(order.items))
+    owned_orders, buyer = buyer_orders(storage, email, receipt)
     if hold:
-        storage_hold(*read)
-    return owned
+        storage_hold(buyer, *owned_orders)
+    return [order.items[i] for order in owned_orders for i in sorted(order.items)]
 
 
 def for_receipt(storage: ClickBankStorage, receipt: str) -> list[orders.Entitlement]:

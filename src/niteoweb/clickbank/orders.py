@@ -100,7 +100,13 @@ class Order(Persistent):
     packed events of notifications without line items (a refund of the whole order):
     they count for every item, even one whose sale arrives later. ``seen`` maps the
     digest of each recorded notification's idempotency key to its record id.
+    ``buyer_receipts`` is a copy of the receipts of the buyer ``email`` (this one
+    included), kept by :func:`niteoweb.clickbank.storage.add_receipt`, so that a
+    notification finds the buyer's other orders without reading the buyer; None
+    for orders stored before it was kept (their buyer is read instead).
     """
+
+    buyer_receipts = None
 
     def __init__(self, receipt: str):
         self.receipt = receipt

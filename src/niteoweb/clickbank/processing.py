@@ -142,7 +142,8 @@ def _apply(storage, notification, settings, action, email, now):
 
     if action in PAYMENTS:
         members.update_purchase(member, notification)
-    access, groups = buyer_access(storage, email, settings)
+    receipt = notification.original_receipt
+    access, groups = buyer_access(storage, email, settings, receipt)
     added, removed = members.sync(member, settings, access, groups, held)
     role = f"role:{settings.member_role}"
     if role in added:
@@ -168,7 +169,9 @@ def _apply(storage, notification, settings, action, email, now):
     return outcome, detail, member, touched, email
 
 
-def buyer_access(storage, email: str, settings: Settings) -> tuple[bool, set[str]]:
+def buyer_access(
+    storage, email: str, settings: Settings, receipt: str = ""
+) -> tuple[bool, set[str]]:
     """Whether the buyer has access, and the mapped groups their products give.
 
     Decided from all of the buyer's orders, which are *held* (see
@@ -176,8 +179,9 @@ def buyer_access(storage, email: str, settings: Settings) -> tuple[bool, set[str
     order, so two concurrent notifications of one buyer (refunds of two orders,
     say) would otherwise each decide without the other's change, and ZODB would
     merge both without complaint. Held, the later one conflicts and is retried.
+    ``receipt``: one of the buyer's orders, if the caller has one.
     """
-    owned = entitlements.for_buyer(storage, email, hold=True)
+    owned = entitlements.for_buyer(storage, email, hold=True, receipt=receipt)
     granting = [e for e in owned if e.grants_access]
     groups = {g for e in granting for g in settings.product(e.item_no).groups}
     return bool(granting), groups

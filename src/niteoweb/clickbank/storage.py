@@ -12,10 +12,11 @@ touch different buckets (BTrees resolve those conflicts by themselves):
     notifications seen for it (which is how a repeated notification is recognized).
 ``buyers``
     buyer email → :class:`~niteoweb.clickbank.orders.Buyer`: the receipts of the
-    buyer's orders.
+    buyer's orders (each order keeps a copy, see :func:`add_receipt`).
 ``expiry``
-    ``(valid_until as epoch seconds, receipt, itemNo)`` of every entitlement that
-    grants access: what the expiry sweep reads.
+    ``(epoch seconds, receipt, itemNo)``: for every entitlement that grants
+    access until some time, a key no later than that time (see
+    :func:`niteoweb.clickbank.entitlements.due`); what the expiry sweep reads.
 
 A SALE of a new buyer writes one bucket of each tree and three small objects.
 Every bucket a transaction changes is written whole, so the trees use small
@@ -90,14 +91,54 @@ class ClickBankStorage(Persistent):
 
 
 def add_receipt(storage: ClickBankStorage, email: str, receipt: str) -> None:
-    """Note that the buyer ``email`` has the order ``receipt``."""
+    """Note that the buyer ``email`` has the order ``receipt``.
+
+    Every order of the buyer whose email is ``email`` gets the new list of
+    receipts (``Order.buyer_receipts``): a notification of one of them then
+    finds the buyer's other orders without reading the buyer. A buyer's new
+    order so writes the buyer's other orders too, which is also what makes a
+    concurrent notification of one of them conflict (and be retried) rather
+    than decide without the new order.
+    """
     if not email or not receipt:
         return
+    order = storage.orders.get(receipt)
+    if order is not None and order.email == email:
+        known = order.buyer_receipts
+        if known is not None and receipt in known:
+            return  # the usual case: a later notification of a known order
     buyer = storage.buyers.get(email)
     if buyer is None:
         buyer = storage.buyers[email] = Buyer()
     if receipt not in buyer.receipts:
         buyer.receipts = buyer.receipts + (receipt,)
+    for each in buyer.receipts:
+        sibling = storage.orders.get(each)
+        stale = sibling is not None and sibling.buyer_receipts != buyer.receipts
+        if stale and sibling.email == email:
+            sibling.buyer_receipts = buyer.receipts
+
+
+def buyer_orders(
+    storage: ClickBankStorage, email: str, receipt: str = ""
+) -> tuple[list, object]:
+    """The orders of the buyer ``email``, and the buyer object if it was read.
+
+    ``receipt``: an order of the buyer, if the caller has one; its copy of the
+    buyer's receipts spares reading the buyer.
+    """
+    order = storage.orders.get(receipt) if receipt else None
+    buyer = None
+    if order is not None and order.email == email and order.buyer_receipts:
+        receipts = order.buyer_receipts
+    else:
+        buyer = storage.buyers.get(email) if email else None
+        receipts = buyer.receipts if buyer is not None else ()
+    found = (
+        order if each == receipt else storage.orders.get(each)
+        for each in sorted(receipts)
+    )
+    return [each for each in found if each is not None], buyer
 
 
 def hold(*objects) -> None:

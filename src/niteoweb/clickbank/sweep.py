@@ -104,7 +104,9 @@ def expire(
                 entitlement.original_receipt,
             )
             continue
-        access, groups = buyer_access(storage, email, settings)
+        access, groups = buyer_access(
+            storage, email, settings, entitlement.original_receipt
+        )
         _, removed = members.sync(member, settings, access, groups, held)
         if role in removed:
             revoked += 1
