@@ -8,6 +8,7 @@ as a load balancer in front of Zope would.
 import http.client
 import json
 import os
+import random
 import statistics
 import threading
 import time
@@ -25,6 +26,7 @@ from niteoweb.clickbank.simulator import build_notification
 WEBHOOK = "@@clickbank"
 BASELINE = "@@clickbank-bench-baseline"
 PROFILED = "@@clickbank-bench-profiled"
+GC_HEADER = "X-Bench-GC"  # clickbank_bench.gcpauses
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Sample:
     status: int
     written: int = 0  # Data.fs bytes appended by its transaction
     offset: int = 0  # Data.fs size before it: where its transaction starts
+    gc_ms: tuple = (0.0, 0.0, 0.0)  # in collections of generation 0, 1, 2
 
 
 def _now() -> datetime:
@@ -139,26 +142,37 @@ class Client:
         response.read()
         seconds = time.perf_counter() - start
         after = os.stat(self.datafs).st_size if self.datafs else 0
-        return Sample(request.kind, seconds, response.status, after - before, before)
+        paused = response.getheader(GC_HEADER)
+        gc_ms = tuple(map(float, paused.split(","))) if paused else (0.0, 0.0, 0.0)
+        return Sample(
+            request.kind, seconds, response.status, after - before, before, gc_ms
+        )
 
     def close(self):
         self.connection.close()
 
 
-def interleaved(port: int, datafs: str, series: dict, block: int = 1) -> dict:
+def interleaved(
+    port: int, datafs: str, series: dict, block: int = 1, seed: int = 1
+) -> dict:
     """Post several series of requests in turns, one request at a time.
 
-    Taking turns (and rotating which series goes first) spreads the drift of a
-    shared machine evenly over all series. Returns ``{name: [Sample, …]}``.
+    Taking turns spreads the drift of a shared machine evenly over all series.
+    The order of the turns is shuffled anew in every round: a request pays for
+    what the one before it left behind (a welcome mail still being sent, a
+    large commit), and in a fixed order one series would always follow the same
+    neighbour. Returns ``{name: [Sample, …]}``.
     """
     client = Client(port, datafs)
     names = list(series)
     results = {name: [] for name in names}
     longest = max(len(requests) for requests in series.values())
+    shuffled = random.Random(seed)
     try:
-        for round_no, start in enumerate(range(0, longest, block)):
-            shift = round_no % len(names)
-            for name in names[shift:] + names[:shift]:
+        for start in range(0, longest, block):
+            order = list(names)
+            shuffled.shuffle(order)
+            for name in order:
                 for request in series[name][start : start + block]:
                     results[name].append(client.post(request))
     finally:
@@ -217,4 +231,11 @@ def summary(samples: list[Sample]) -> dict:
         "per_second": 1 / mean,
         "bytes_mean": statistics.fmean(s.written for s in samples),
         "non2xx": sum(not 200 <= s.status < 300 for s in samples),
+        # Collections inside the requests: young ones (generations 0 and 1)
+        # and full ones, which cost 100 ms or more and land where chance puts them.
+        "gc_young_ms": sum(s.gc_ms[0] + s.gc_ms[1] for s in samples) / len(times),
+        "gc_full_ms": sum(s.gc_ms[2] for s in samples),
+        "gc_full_n": sum(s.gc_ms[2] > 0 for s in samples),
+        "mean_ms_without_full_gc": 1000 * mean
+        - sum(s.gc_ms[2] for s in samples) / len(times),
     }
