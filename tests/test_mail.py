@@ -340,6 +340,33 @@ class TestSpool:
         assert recipients == ["buyer@example.com", "earlier@example.com"]
         assert not left.exists()
 
+    def test_first_mail_makes_the_folder(self, buyer, mails, monkeypatch, tmp_path):
+        """The outbox folder is made with the first mail, for its owner only."""
+        folder = tmp_path / "var" / spool.DIRECTORY_NAME
+        monkeypatch.setattr(spool, "directory", lambda: folder)
+        stored = spool.write({"body": "Hello", "recipient": "a@example.com"})
+        assert stored.parent == folder
+        assert json.loads(stored.read_text())["body"] == "Hello"
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert stored.stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in folder.iterdir()] == [stored.name]
+
+    def test_mail_that_cannot_be_stored_is_sent_all_the_same(
+        self, buyer, mails, monkeypatch, caplog
+    ):
+        """A full disk: a warning, no half file left behind, the mail still sent."""
+
+        def full_disk(descriptor, data):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(spool.os, "write", full_disk)
+        assert spool.write({"body": "Hello"}) is None
+        assert "Welcome mail not stored" in caplog.text
+        assert list(spool.directory().glob("*")) == []
+        assert mail.send_welcome(buyer, "EN") is True
+        assert [parse(m)["To"] for m in mails] == ["buyer@example.com"]
+        assert list(spool.directory().glob("*")) == []
+
     def test_mail_the_server_refuses_stays_for_later(self, buyer, mails, caplog):
         """A mail that cannot be sent keeps its file, for the next restart."""
 

@@ -33,10 +33,13 @@ import transaction
 from Acquisition import aq_base
 from persistent import Persistent
 from plone import api
+from plone.registry.interfaces import IRegistry
+from zope.component import getUtility
 from zope.interface import Invalid
 
 from niteoweb.clickbank import logger
 from niteoweb.clickbank import passwordlinks
+from niteoweb.clickbank import sitetools
 from niteoweb.clickbank import spool
 from niteoweb.clickbank.mailsettings import LANGUAGES
 from niteoweb.clickbank.mailsettings import REQUIRED_IN_BODY
@@ -106,7 +109,7 @@ def render_welcome(member, language: str = DEFAULT_LANGUAGE) -> tuple[str, str]:
         "login": member.getUserName(),
         "set_password_url": url,
         "expires_hours": str(hours),
-        "site_title": api.portal.get().Title(),
+        "site_title": sitetools.portal().Title(),
     }
     subject, body = template_for(language)
     subject = Template(subject).safe_substitute(values)
@@ -222,15 +225,16 @@ def send_welcome(member, language: str = DEFAULT_LANGUAGE) -> bool:
     Returns False (and logs why) when the site has no sender address: the
     member is created all the same.
     """
-    sender = api.portal.get_registry_record("plone.email_from_address", default="")
+    registry = getUtility(IRegistry)
+    sender = registry.get("plone.email_from_address") or ""
     if not sender:
         logger.warning("Welcome mail not sent: the site has no sender address.")
         return False
     subject, body = render_welcome(member, language)
-    name = api.portal.get_registry_record("plone.email_from_name", default="") or ""
+    name = registry.get("plone.email_from_name") or ""
     after_commit(
         _deliver,
-        api.portal.get_tool("MailHost"),
+        sitetools.tool("MailHost"),
         body,
         member.getProperty("email"),
         formataddr((name, sender)),

@@ -13,7 +13,6 @@ from datetime import UTC
 from datetime import datetime
 
 from plone import api
-from zope.component.hooks import getSite
 
 from niteoweb.clickbank import logger
 from niteoweb.clickbank.errors import MemberCreationFailedError
@@ -21,6 +20,7 @@ from niteoweb.clickbank.errors import MemberUpdateFailedError
 from niteoweb.clickbank.settings import Settings
 from niteoweb.clickbank.settings import is_grantable_group
 from niteoweb.clickbank.settings import is_grantable_role
+from niteoweb.clickbank.sitetools import tool
 
 #: Member data properties, with the names of the 2010 add-on.
 PRODUCT_ID = "product_id"
@@ -33,18 +33,6 @@ _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 _PLAIN_ROLES = frozenset({"Member", "Authenticated"})
 
 
-def _tool(name: str):
-    """A tool of the site: the site's own item, else through plone.api.
-
-    ``_getOb`` reads the site's folder directly; ``api.portal.get_tool`` costs
-    25 times more (validation, acquisition, re-wrapping), and a notification
-    needs a tool five times.
-    """
-    site = getSite()
-    tool = getattr(site, "_getOb", None) and site._getOb(name, None)
-    return tool if tool is not None else api.portal.get_tool(name)
-
-
 def normalize_email(email: str | None) -> str:
     """The login name for an email address: trimmed and lower-cased."""
     return (email or "").strip().lower()
@@ -54,7 +42,7 @@ def is_valid_email(email: str) -> bool:
     """Whether Plone accepts ``email`` (normalized) as a member's address."""
     if not email or len(email) > 254 or not _EMAIL.match(email):
         return False
-    return bool(_tool("portal_registration").isValidEmail(email))
+    return bool(tool("portal_registration").isValidEmail(email))
 
 
 def find(email: str):
@@ -62,11 +50,11 @@ def find(email: str):
     login = normalize_email(email)
     if not login:
         return None
-    user = _tool("acl_users").getUser(login)
+    user = tool("acl_users").getUser(login)
     if user is None:
         return None
     # Wrap the user PAS found: a second lookup by id would cost as much again.
-    return _tool("portal_membership").wrapUser(user)
+    return tool("portal_membership").wrapUser(user)
 
 
 def create(email: str, full_name: str, properties: dict | None = None):

@@ -39,10 +39,10 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
-from plone import api
 from plone.keyring.interfaces import IKeyManager
 from zope.component import getUtility
 
+from niteoweb.clickbank import sitetools
 from niteoweb.clickbank.storage import get_storage
 
 VIEW = "@@clickbank-set-password"
@@ -58,7 +58,7 @@ _OLD = re.compile(r"([0-9]{11})-[A-Za-z0-9_-]{1,100}")
 
 def lifetime_hours() -> int:
     """How long a link works: Plone's password-reset expiry, in hours."""
-    tool = api.portal.get_tool("portal_password_reset")
+    tool = sitetools.tool("portal_password_reset")
     return int(tool.getExpirationTimeout() or 0) * 24 or 168
 
 
@@ -84,7 +84,7 @@ def new_link(member, now: datetime | None = None) -> tuple[str, int]:
     if not secret:
         raise LookupError(f"Plone's keyring {RING!r} has no current secret")
     token = f"{payload}.{_signature(secret, payload)}"
-    return f"{api.portal.get().absolute_url()}/{VIEW}?token={token}", hours
+    return f"{sitetools.portal().absolute_url()}/{VIEW}?token={token}", hours
 
 
 def _verified_userid(token: str, now: datetime) -> str | None:
@@ -124,7 +124,7 @@ def reset_url(token, now: datetime | None = None) -> str | None:
     userid = _verified_userid(token, now)
     if userid is None:
         return None
-    tool = api.portal.get_tool("portal_password_reset")
+    tool = sitetools.tool("portal_password_reset")
     randomstring = _reusable_request(tool, userid)
     if randomstring is None:
         reset = tool.requestReset(userid)
@@ -135,7 +135,7 @@ def reset_url(token, now: datetime | None = None) -> str | None:
 
 
 def _form_url(randomstring: str) -> str:
-    return f"{api.portal.get().absolute_url()}/passwordreset/{randomstring}"
+    return f"{sitetools.portal().absolute_url()}/passwordreset/{randomstring}"
 
 
 def _reusable_request(tool, userid: str) -> str | None:
@@ -182,7 +182,7 @@ def _old_reset_url(token: str, now: datetime) -> str | None:
     if entry is None or int(token[:11]) <= now.timestamp():
         return None
     userid, randomstring = entry
-    tool = api.portal.get_tool("portal_password_reset")
+    tool = sitetools.tool("portal_password_reset")
     if randomstring is None or not _usable(tool, randomstring):
         reset = tool.requestReset(userid)
         if reset is None:  # the member was deleted

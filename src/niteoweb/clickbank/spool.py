@@ -14,7 +14,9 @@ only until the mail is sent. They outlive a crash of the process, not a power
 failure. Without a ``var`` directory nothing is written.
 """
 
+import contextlib
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -40,14 +42,14 @@ def write(mail: dict) -> Path | None:
     folder = directory()
     if folder is None:
         return None
-    path = folder / f"{time.time_ns()}-{uuid.uuid4().hex}.json"
-    partial = path.with_suffix(".part")
+    name = f"{time.time_ns()}-{uuid.uuid4().hex}"
+    data = json.dumps(mail, ensure_ascii=False).encode("utf-8")
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # No fsync: the file must outlive the process, which the operating
-        # system's cache ensures; a power failure may lose it.
-        partial.write_text(json.dumps(mail, ensure_ascii=False), encoding="utf-8")
-        partial.replace(path)
+        try:
+            _write_new(folder, name, data)
+        except FileNotFoundError:  # the first mail of this instance
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_new(folder, name, data)
     except OSError as error:
         logger.warning(
             "Welcome mail not stored in %s (%s); it is sent all the same.",
@@ -55,7 +57,32 @@ def write(mail: dict) -> Path | None:
             type(error).__name__,
         )
         return None
-    return path
+    return folder / f"{name}.json"
+
+
+def _write_new(folder: Path, name: str, data: bytes) -> None:
+    """Write ``<name>.json`` whole or not at all, readable by this user only.
+
+    It is written as ``<name>.part`` and renamed: a process that dies while
+    writing leaves no half mail for the next one to send. No fsync: the file
+    must outlive the process, which the operating system's cache ensures; a
+    power failure may lose it. (Plain ``os`` calls: on the request's path,
+    pathlib's ``write_text`` and a ``mkdir`` per mail cost twice as much.)
+    """
+    partial = os.path.join(folder, f"{name}.part")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+        finally:
+            os.close(descriptor)
+        os.replace(partial, os.path.join(folder, f"{name}.json"))
+    except OSError:  # e.g. the disk is full: leave nothing behind
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
 
 
 def remove(path: Path | None) -> None:
