@@ -85,7 +85,7 @@ class TestNewLink:
         assert portal.portal_password_reset._p_changed is False
 
     def test_one_url_safe_token_parameter(self, portal, member):
-        """``?token=<user id>.<expiry>.<signature>``, nothing to escape."""
+        """``?token=<sealed user id>.<expiry>.<signature>``, nothing to escape."""
         link, hours = passwordlinks.new_link(member, NOW)
         parts = urlsplit(link)
         assert f"{parts.scheme}://{parts.netloc}{parts.path}" == (
@@ -95,10 +95,25 @@ class TestNewLink:
         assert list(query) == ["token"]
         (token,) = query["token"]
         assert quote(token, safe="") == token
-        encoded, expires, signature = token.split(".")
-        assert encoded == b64(member.getId())
+        sealed, expires, signature = token.split(".")
         assert int(expires) == int((NOW + timedelta(hours=hours)).timestamp())
         assert len(signature) == 43
+        # 12 bytes of nonce, then as many bytes as the user id has.
+        data = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+        assert len(data) == passwordlinks.NONCE_BYTES + len(member.getId())
+
+    def test_link_does_not_show_the_buyer(self, portal, member):
+        """Access logs see the link: neither the email nor its base64 is in it."""
+        links = {passwordlinks.new_link(member, NOW)[0] for _ in range(20)}
+        assert len(links) == 20  # a new nonce each time
+        for link in links:
+            token = token_of(link)
+            sealed = token.split(".")[0]
+            data = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+            assert EMAIL.encode() not in data
+            for shown in (EMAIL, b64(EMAIL), "buyer", b64("buyer")[:6]):
+                assert shown not in link
+            assert passwordlinks._verified_userid(token, SOON) == member.getId()
 
     def test_signed_with_current_system_secret_and_purpose(self, portal, token):
         """The signature is HMAC-SHA256 under the purpose string, keyed by the ring."""
@@ -167,6 +182,33 @@ class TestResetUrl:
         token = token_of(link)
         assert quote(token, safe="") == token
         assert passwordlinks._verified_userid(token, SOON) == userid
+
+
+class TestVersion1Links:
+    """Links mailed before the user id was sealed: readable id, ``v1`` purpose."""
+
+    def v1_token(self, userid: str, expires: datetime) -> str:
+        secret = getUtility(IKeyManager).secret("_system")
+        payload = f"{b64(userid)}.{int(expires.timestamp())}"
+        return f"{payload}.{sign(secret, payload, passwordlinks.PURPOSE_V1)}"
+
+    def test_still_work_until_they_expire(self, portal, member):
+        token = self.v1_token(member.getId(), NOW + timedelta(days=7))
+        assert passwordlinks.reset_url(token, SOON).startswith(form_prefix(portal))
+        assert passwordlinks.reset_url(token, NOW + timedelta(days=8)) is None
+
+    def test_purposes_do_not_mix(self, portal, member, token):
+        """A v1 payload signed as v2 (or a sealed one signed as v1) gives no one."""
+        secret = getUtility(IKeyManager).secret("_system")
+        readable = self.v1_token(member.getId(), NOW + timedelta(days=7))
+        payload = readable.rsplit(".", 1)[0]
+        assert (
+            passwordlinks.reset_url(f"{payload}.{sign(secret, payload)}", SOON) is None
+        )
+        sealed = token.rsplit(".", 1)[0]
+        as_v1 = f"{sealed}.{sign(secret, sealed, passwordlinks.PURPOSE_V1)}"
+        assert passwordlinks._verified_userid(as_v1, SOON) != member.getId()
+        assert passwordlinks.reset_url(as_v1, SOON) is None
 
 
 class TestTampering:

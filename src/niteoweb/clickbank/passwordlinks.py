@@ -5,10 +5,14 @@ Plone's password-reset tool (one site-wide object that every request rewrites,
 on which concurrent sales would conflict) and not the add-on's storage either (a
 stored token cost every sale a BTree bucket). The link carries all it needs::
 
-    @@clickbank-set-password?token=<user id, base64url>.<expiry, epoch s>.<signature>
+    @@clickbank-set-password?token=<sealed user id>.<expiry, epoch s>.<signature>
 
-The signature is an HMAC-SHA256 over a fixed purpose string, the encoded user id
-and the expiry, exactly as they appear in the token, so changing any of them
+The user id (on a site with email login: the buyer's email) is sealed: encrypted
+with AES-256-CTR under a random 12-byte nonce, with a key derived from the
+signing secret, so the link does not put the buyer's address into access logs,
+proxy logs or browser histories. The signature is an HMAC-SHA256 over a fixed
+purpose string, the sealed user id and the expiry, exactly as they appear in
+the token (encrypt, then sign), so changing any of them
 breaks it, and a signature made here is worth nothing to any other use of the
 same secret. The secret is the current one of the ``_system`` ring of Plone's
 keyring (``plone.keyring``). A link is checked against every secret of that ring,
@@ -22,8 +26,10 @@ When the buyer opens the link, ``@@clickbank-set-password`` checks it, then asks
 Plone for a reset request for that user (reusing one still valid for a while)
 and sends the buyer on to Plone's own password form. As before, a link can be
 used more than once until it expires: a mail scanner opening it first does not
-spoil it for the buyer. The user id is readable in the link (it only goes to
-the buyer's own mailbox); a deleted member's link is refused.
+spoil it for the buyer. A deleted member's link is refused.
+
+Links of version 1 of this format (the user id only base64url-encoded, signed
+under the purpose string ``… link v1``) are still accepted until they expire.
 
 Links of the previous development version (``<11-digit expiry>-<random>``,
 stored in the storage's ``password_tokens``) keep working until they expire on
@@ -38,7 +44,9 @@ import re
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from secrets import token_bytes
 
+from Crypto.Cipher import AES
 from plone.keyring.interfaces import IKeyManager
 from zope.component import getUtility
 
@@ -46,7 +54,11 @@ from niteoweb.clickbank import sitetools
 from niteoweb.clickbank.storage import get_storage
 
 VIEW = "@@clickbank-set-password"
-PURPOSE = b"niteoweb.clickbank set-password link v1"
+PURPOSE = b"niteoweb.clickbank set-password link v2"
+#: Links mailed by version 1.0.0.dev0 before the user id was sealed.
+PURPOSE_V1 = b"niteoweb.clickbank set-password link v1"
+#: Bytes of the random nonce in front of a sealed user id.
+NONCE_BYTES = 12
 RING = "_system"
 MAX_TOKEN_LENGTH = 2000
 # A Plone reset request is reused only if it stays valid at least this long.
@@ -66,11 +78,42 @@ def _ring():
     return getUtility(IKeyManager)[RING]
 
 
-def _signature(secret: str | bytes, payload: str) -> str:
-    key = secret if isinstance(secret, bytes) else secret.encode("utf-8")
-    message = PURPOSE + b"\n" + payload.encode("ascii")
-    digest = hmac.new(key, message, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+def _key(secret: str | bytes) -> bytes:
+    return secret if isinstance(secret, bytes) else secret.encode("utf-8")
+
+
+def _signature(secret: str | bytes, payload: str, purpose: bytes = PURPOSE) -> str:
+    message = purpose + b"\n" + payload.encode("ascii")
+    digest = hmac.new(_key(secret), message, hashlib.sha256).digest()
+    return _b64encode(digest)
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _cipher(secret: str | bytes, nonce: bytes):
+    """AES-256-CTR under a key of its own, derived from the ring's ``secret``."""
+    key = hmac.new(_key(secret), PURPOSE + b"\nuser id", hashlib.sha256).digest()
+    return AES.new(key, AES.MODE_CTR, nonce=nonce)
+
+
+def _seal(secret: str | bytes, userid: str) -> str:
+    """``userid`` encrypted (random nonce first), as base64url without padding."""
+    nonce = token_bytes(NONCE_BYTES)
+    return _b64encode(nonce + _cipher(secret, nonce).encrypt(userid.encode("utf-8")))
+
+
+def _unseal(secret: str | bytes, sealed: str) -> str | None:
+    data = _b64decode(sealed)
+    if len(data) <= NONCE_BYTES:
+        return None
+    nonce, ciphertext = data[:NONCE_BYTES], data[NONCE_BYTES:]
+    return _cipher(secret, nonce).decrypt(ciphertext).decode("utf-8")
 
 
 def new_link(member, now: datetime | None = None) -> tuple[str, int]:
@@ -78,11 +121,10 @@ def new_link(member, now: datetime | None = None) -> tuple[str, int]:
     now = now or datetime.now(UTC)
     hours = lifetime_hours()
     expires = int((now + timedelta(hours=hours)).timestamp())
-    userid = base64.urlsafe_b64encode(member.getId().encode("utf-8"))
-    payload = f"{userid.rstrip(b'=').decode('ascii')}.{expires}"
     secret = _ring().current
     if not secret:
         raise LookupError(f"Plone's keyring {RING!r} has no current secret")
+    payload = f"{_seal(secret, member.getId())}.{expires}"
     token = f"{payload}.{_signature(secret, payload)}"
     return f"{sitetools.portal().absolute_url()}/{VIEW}?token={token}", hours
 
@@ -96,18 +138,18 @@ def _verified_userid(token: str, now: datetime) -> str | None:
     if int(expires) <= now.timestamp():
         return None
     payload = f"{encoded}.{expires}"
-    if not any(
-        hmac.compare_digest(_signature(secret, payload), signature)
-        for secret in _ring()
-        if secret
-    ):
-        return None
-    try:
-        padded = encoded + "=" * (-len(encoded) % 4)
-        userid = base64.urlsafe_b64decode(padded).decode("utf-8")
-    except ValueError:  # binascii.Error, UnicodeDecodeError: not one of ours
-        return None
-    return userid or None
+    for secret in _ring():
+        if not secret:
+            continue
+        try:
+            if hmac.compare_digest(_signature(secret, payload), signature):
+                return _unseal(secret, encoded) or None
+            if hmac.compare_digest(_signature(secret, payload, PURPOSE_V1), signature):
+                # A link of version 1: the user id only base64url-encoded.
+                return _b64decode(encoded).decode("utf-8") or None
+        except ValueError:  # binascii.Error, UnicodeDecodeError: not one of ours
+            return None
+    return None
 
 
 def reset_url(token, now: datetime | None = None) -> str | None:
