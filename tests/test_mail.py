@@ -6,6 +6,10 @@ import email.policy
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -378,6 +382,48 @@ class TestSpool:
         (kept,) = spool.directory().glob("*.json")
         assert json.loads(kept.read_text())["recipient"] == "buyer@example.com"
         kept.unlink()
+
+
+class TestStop:
+    """SIGTERM, how process managers stop Zope, sends the waiting mails first."""
+
+    def test_sigterm_waits_for_the_outbox_then_calls_the_earlier_handler(
+        self, monkeypatch
+    ):
+        outbox = mail.Outbox()
+        monkeypatch.setattr(mail, "OUTBOX", outbox)
+        sent, calls = [], []
+        earlier = signal.signal(
+            signal.SIGTERM, lambda signum, frame: calls.append(list(sent))
+        )
+        try:
+            mail.flush_on_terminate()
+            mail.flush_on_terminate()  # installed once, not chained to itself
+            outbox.put(lambda: (time.sleep(0.3), sent.append("welcome")))
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)  # the handler runs in this (the main) thread
+        finally:
+            signal.signal(signal.SIGTERM, earlier)
+        assert calls == [["welcome"]]
+
+    def test_sigterm_still_ends_the_process(self, tmp_path):
+        """Python's default comes after the flush: the process ends by SIGTERM."""
+        done = tmp_path / "sent"
+        script = (
+            "import os, signal, time\n"
+            "from niteoweb.clickbank import mail\n"
+            "mail.flush_on_terminate()\n"
+            f"mail.OUTBOX.put(lambda: (time.sleep(0.3), open({str(done)!r}, 'w')))\n"
+            "os.kill(os.getpid(), signal.SIGTERM)\n"
+            "time.sleep(5)\n"
+            "print('still running')\n"
+        )
+        finished = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+        assert finished.returncode == -signal.SIGTERM, finished.stderr
+        assert "still running" not in finished.stdout
+        assert done.exists()
 
 
 class TestSettings:

@@ -18,7 +18,9 @@ a language without a mail get the English one.
 import atexit
 import copy
 import functools
+import os
 import queue
+import signal
 import threading
 import time
 from email.charset import QP
@@ -185,7 +187,38 @@ class Outbox:
 
 #: The process's outbox for welcome mails.
 OUTBOX = Outbox()
-atexit.register(OUTBOX.flush)
+atexit.register(lambda: OUTBOX.flush())
+#: Seconds a SIGTERM waits for the outbox (process managers wait about 10 s
+#: before they send SIGKILL).
+TERM_FLUSH_SECONDS = 5
+
+
+def flush_on_terminate(event=None) -> None:
+    """Subscriber of IProcessStarting: a SIGTERM sends waiting mails first.
+
+    Zope under WSGI sets no handler for SIGTERM, the signal supervisord,
+    systemd and docker stop it with, and Python then ends at once, without the
+    exit handlers that flush the outbox: waiting mails would stay in the
+    outbox folder until the next process sends a mail. The handler waits for
+    the outbox (up to :data:`TERM_FLUSH_SECONDS`), then does what was there
+    before: the earlier handler, or the default (the process ends by SIGTERM).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set signal handlers
+    previous = signal.getsignal(signal.SIGTERM)
+    if getattr(previous, "flushes_outbox", False):
+        return
+
+    def terminate(signum, frame):
+        OUTBOX.flush(TERM_FLUSH_SECONDS)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    terminate.flushes_outbox = True
+    signal.signal(signal.SIGTERM, terminate)
 
 
 def queue_delivery(job) -> None:
