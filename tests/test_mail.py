@@ -30,10 +30,12 @@ from zope.interface import Invalid
 
 from helpers import notification
 from niteoweb.clickbank import _
+from niteoweb.clickbank import cron
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank import spool
+from niteoweb.clickbank import sweep
 from niteoweb.clickbank.interfaces import IClickBankSettings
 from niteoweb.clickbank.mailsettings import LANGUAGES
 from niteoweb.clickbank.mailsettings import IClickBankMailSettings
@@ -370,6 +372,66 @@ class TestSpool:
         assert mail.send_welcome(buyer, "EN") is True
         assert [parse(m)["To"] for m in mails] == ["buyer@example.com"]
         assert list(spool.directory().glob("*")) == []
+
+    WAITING = {
+        "body": "Waiting",
+        "recipient": "earlier@example.com",
+        "sender": "shop@example.org",
+        "subject": "Welcome",
+    }
+
+    def assert_sent_with_the_next_mail(self, buyer, mails):
+        assert mail.send_welcome(buyer, "EN") is True
+        recipients = [parse(m)["To"] for m in mails]
+        assert recipients == ["buyer@example.com", "earlier@example.com"]
+        assert list(spool.directory().glob("*")) == []
+
+    def test_mail_given_up_is_sent_once_it_is_stale(self, buyer, mails, monkeypatch):
+        """The SMTP server was down: a later mail takes it along after 15 min."""
+        monkeypatch.setattr(spool, "STARTED", 0)  # all files are this process's
+        waiting = spool.write(self.WAITING)
+        recent = time.time() - spool.STALE_SECONDS + 60
+        os.utime(waiting, (recent, recent))
+        assert spool.left_over() == []  # maybe still in this outbox
+        stale = time.time() - spool.STALE_SECONDS - 60
+        os.utime(waiting, (stale, stale))
+        self.assert_sent_with_the_next_mail(buyer, mails)
+
+    def test_claimed_mail_is_not_sent_twice(self, portal, mails):
+        """Another process (the sweep's command) claimed it: the outbox skips it."""
+        waiting = spool.write(self.WAITING)
+        sending = spool.claim(waiting)
+        assert sending.suffix == ".sending"
+        assert spool.claim(waiting) is None
+        mailhost = api.portal.get_tool("MailHost")
+        mail._send_stored(mailhost, self.WAITING, waiting)
+        assert mails == []
+        assert spool.left_over() == []  # claimed a moment ago
+        spool.remove(sending)
+
+    def test_mail_of_a_sender_that_died_is_sent_again(self, buyer, mails):
+        """Claimed an hour ago and still there: its sender died while sending."""
+        sending = spool.claim(spool.write(self.WAITING))
+        old = time.time() - spool.ABANDONED_SECONDS - 60
+        os.utime(sending, (old, old))
+        self.assert_sent_with_the_next_mail(buyer, mails)
+
+    def test_sweep_sends_what_waits(self, portal, mails):
+        """After a crash, waiting mails do not wait for the next sale."""
+        left = spool.write(self.WAITING)
+        os.utime(left, (spool.STARTED - 60, spool.STARTED - 60))
+        mine = spool.write({"body": "Mine", "recipient": "now@example.com"})
+        assert sweep.run(get_settings(), dry_run=True).left_mails == 0
+        assert mails == []
+        report = sweep.run(get_settings())
+        assert report.left_mails == 1
+        assert [parse(m)["To"] for m in mails] == ["earlier@example.com"]
+        assert not left.exists()
+        assert mine.exists()  # this process's outbox has it
+        summary = cron.summary(report)
+        assert summary.endswith(", 1 waiting mail(s) handed to the outbox")
+        assert sweep.run(get_settings()).left_mails == 0
+        spool.remove(mine)
 
     def test_mail_the_server_refuses_stays_for_later(self, buyer, mails, caplog):
         """A mail that cannot be sent keeps its file, for the next restart."""

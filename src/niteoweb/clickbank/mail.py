@@ -295,22 +295,55 @@ def _deliver(committed: bool, mailhost, body, recipient, sender, subject) -> Non
 
 
 def _send_stored(mailhost, mail: dict, path) -> None:
-    """Send a mail, forget its file; then the mails an earlier process left."""
-    _send(mailhost, **mail)
-    spool.remove(path)
+    """Send a mail and forget its file; then the mails left waiting.
+
+    The file is claimed first: if another process sent it meanwhile (as the
+    expiry sweep may, for a mail that waited long), this one does not.
+    """
+    sending = spool.claim(path) if path is not None else None
+    if path is not None and sending is None:
+        return
+    try:
+        _send(mailhost, **mail)
+    except Exception:
+        spool.release(sending)  # to wait for the next try
+        raise
+    spool.remove(sending)
+    _send_left_over(mailhost)
+
+
+def send_left_over() -> int:
+    """Hand the waiting mails no outbox is sending to this one; how many.
+
+    See :func:`niteoweb.clickbank.spool.left_over`. They go with the next
+    welcome mail anyway; the expiry sweep calls this so that they do not wait
+    for a sale. The site's MailHost sends them.
+    """
+    waiting = len(spool.left_over())
+    if waiting:
+        mailhost = _detached(sitetools.tool("MailHost"))
+        queue_delivery(functools.partial(_send_left_over, mailhost))
+        logger.info("%d waiting welcome mail(s) handed to the outbox.", waiting)
+    return waiting
+
+
+def _send_left_over(mailhost) -> None:
     for left_path, left_mail in spool.left_over():
+        sending = spool.claim(left_path)
+        if sending is None:
+            continue  # another sender took it
         try:
             _send(mailhost, **left_mail)
-        except Exception as error:  # noqa: BLE001 - kept for the next restart
+        except Exception as error:  # noqa: BLE001 - kept for a later try
+            spool.release(sending)
             logger.warning(
-                "A welcome mail left by an earlier process could not be sent "
-                "(%s); it stays in %s.",
+                "A waiting welcome mail could not be sent (%s); it stays in %s.",
                 type(error).__name__,
                 left_path.parent,
             )
             continue
-        spool.remove(left_path)
-        logger.info("A welcome mail left by an earlier process was sent.")
+        spool.remove(sending)
+        logger.info("A waiting welcome mail was sent.")
 
 
 def _send(mailhost, body, recipient, sender, subject) -> None:

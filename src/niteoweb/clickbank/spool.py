@@ -5,9 +5,12 @@ its answer. A process killed before that would lose the mail for good:
 ClickBank does not send an answered notification again. So every mail is first
 written to a file in the instance's ``var/clickbank-outbox`` directory (after
 the commit, before the answer), and the file is removed once the mail has been
-sent. Files older than the running process were left by one that died (or by
-a mail the SMTP server refused three times); the outbox sends them along with
-the next mail.
+sent. Files older than the running process were left by one that died; files
+older than a quarter of an hour were given up by an outbox (the SMTP server
+refused them three times). The outbox sends such mails along with its next
+mail, and the expiry sweep hands them to the outbox too. A sender first claims
+a file by renaming it (:func:`claim`), so that two processes sharing the
+folder (Zope and the ``clickbank-expire`` command, say) never both send it.
 
 The files hold the buyer's name and address, like the database does; they live
 only until the mail is sent. They outlive a crash of the process, not a power
@@ -29,6 +32,11 @@ from niteoweb.clickbank import logger
 DIRECTORY_NAME = "clickbank-outbox"
 #: Files written before this moment were left by an earlier process.
 STARTED = time.time()
+#: A mail waiting this long is in no outbox any more: an outbox gives a mail up
+#: after three attempts over about ten seconds.
+STALE_SECONDS = 15 * 60
+#: A mail claimed this long ago was never sent: its sender died.
+ABANDONED_SECONDS = 60 * 60
 
 
 def directory() -> Path | None:
@@ -91,16 +99,53 @@ def remove(path: Path | None) -> None:
         path.unlink(missing_ok=True)
 
 
-def left_over() -> list[tuple[Path, dict]]:
-    """Mails stored before this process started, oldest first, with their data."""
+def claim(path: Path) -> Path | None:
+    """Take the waiting mail ``path`` for sending; None if a sender has it.
+
+    The file is renamed ``.sending`` (a rename is atomic: of two processes
+    claiming one mail, one wins) and its time set to now, which tells when a
+    sender that died with it (see :data:`ABANDONED_SECONDS`) took it.
+    """
+    sending = path.with_suffix(".sending")
+    try:
+        os.rename(path, sending)
+    except FileNotFoundError:
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(sending)
+    return sending
+
+
+def release(sending: Path | None) -> None:
+    """Put a claimed mail that could not be sent back to wait."""
+    if sending is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(sending, sending.with_suffix(".json"))
+
+
+def left_over(now: float | None = None) -> list[tuple[Path, dict]]:
+    """Mails no outbox is sending, oldest first, with their data.
+
+    Those stored before this process started (by one that was killed, or that
+    stopped before its SMTP server took them), those waiting longer than
+    :data:`STALE_SECONDS` (the outbox gave them up: the SMTP server was down),
+    and those claimed longer than :data:`ABANDONED_SECONDS` ago (their sender
+    died while sending; they are put back to wait first).
+    """
     folder = directory()
     if folder is None or not folder.is_dir():
         return []
+    now = time.time() if now is None else now
+    for path in folder.glob("*.sending"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < now - ABANDONED_SECONDS:
+                release(path)
     found = []
     for path in sorted(folder.glob("*.json")):
         try:
-            if path.stat().st_mtime >= STARTED:
-                continue
+            stored = path.stat().st_mtime
+            if stored >= STARTED and stored >= now - STALE_SECONDS:
+                continue  # this process's outbox has it
             found.append((path, json.loads(path.read_text(encoding="utf-8"))))
         except (OSError, ValueError):
             continue  # gone meanwhile, or half-written by a dying process

@@ -5,8 +5,9 @@ one-off product with limited days) reaches its ``valid_until``;
 :func:`blank_old_payloads` forgets the decrypted notifications older than the
 retention period. Both read an ordered index from where the work starts, so their
 cost grows with the work to do, not with the number of buyers or records.
-:func:`run` does both; the ``@@clickbank-expire`` view and the
-``clickbank-expire`` command call it.
+:func:`run` does both, and hands the welcome mails no outbox is sending (see
+:mod:`niteoweb.clickbank.spool`) to the outbox; the ``@@clickbank-expire`` view
+and the ``clickbank-expire`` command call it.
 
 Customer data is never logged at INFO or above: receipts and item numbers only.
 """
@@ -21,6 +22,7 @@ from zope.event import notify
 
 from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import logger
+from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank import passwordlinks
 from niteoweb.clickbank.interfaces import MemberDisabledEvent
@@ -46,6 +48,8 @@ class SweepReport:
     revoked: int = 0
     dry_run: bool = False
     blanked: int = 0
+    #: Waiting welcome mails no outbox was sending, handed to this one.
+    left_mails: int = 0
 
 
 def _moment(now: datetime | None) -> datetime:
@@ -180,4 +184,6 @@ def run(
     storage = get_storage(create=False)
     if storage is not None:
         passwordlinks.forget_expired(storage, now, dry_run)
-    return replace(report, blanked=blank_old_payloads(settings, now, dry_run))
+    blanked = blank_old_payloads(settings, now, dry_run)
+    left_mails = 0 if dry_run else mail.send_left_over()
+    return replace(report, blanked=blanked, left_mails=left_mails)
