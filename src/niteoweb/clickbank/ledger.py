@@ -18,13 +18,12 @@ import json
 import random
 import time
 import zlib
-from datetime import UTC
 from datetime import datetime
-from datetime import timedelta
 
 from BTrees.LLBTree import LLTreeSet
 from persistent import Persistent
 
+from niteoweb.clickbank.orders import from_epoch_micros
 from niteoweb.clickbank.storage import ClickBankStorage
 from niteoweb.clickbank.storage import add_receipt
 from niteoweb.clickbank.storage import get_order
@@ -68,7 +67,6 @@ PAYLOAD_DICTIONARY = (
     b'"transactionType":"SALE","vendor":"","affiliate":"","role":"VENDOR",'
 )
 _DICTIONARY_V1 = b"\x01"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def pack_payload(payload: dict) -> bytes:
@@ -112,7 +110,7 @@ class NotificationRecord(Persistent):
         stored = self.__dict__.get("received")  # records of the first layout
         if stored is not None:
             return stored
-        return _EPOCH + timedelta(microseconds=self.id // 1000)
+        return from_epoch_micros(self.id // 1000)
 
     @property
     def payload(self) -> dict | None:

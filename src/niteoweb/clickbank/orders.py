@@ -21,15 +21,24 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _micros(moment: datetime | None) -> int | None:
+def epoch_micros(moment: datetime | None) -> int | None:
+    """Microseconds since the epoch of an aware ``moment``; None for None.
+
+    How the add-on stores times: in events, and in log record ids.
+    """
     return None if moment is None else (moment - _EPOCH) // _MICROSECOND
+
+
+def from_epoch_micros(micros: int) -> datetime:
+    """The moment (in UTC) ``micros`` microseconds after the epoch."""
+    return _EPOCH + micros * _MICROSECOND
 
 
 def _moment(value) -> datetime | None:
     # Events of the first storage layout hold datetimes.
     if value is None or isinstance(value, datetime):
         return value
-    return _EPOCH + value * _MICROSECOND
+    return from_epoch_micros(value)
 
 
 def pack_event(event: Event) -> tuple:
@@ -40,10 +49,10 @@ def pack_event(event: Event) -> tuple:
     (the same moments).
     """
     return (
-        _micros(event.time),
+        epoch_micros(event.time),
         event.action.value,
         event.receipt,
-        _micros(event.next_payment_date),
+        epoch_micros(event.next_payment_date),
     )
 
 

@@ -26,11 +26,10 @@ from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank import passwordlinks
 from niteoweb.clickbank.interfaces import MemberDisabledEvent
+from niteoweb.clickbank.orders import epoch_micros
 from niteoweb.clickbank.processing import buyer_access
 from niteoweb.clickbank.settings import Settings
 from niteoweb.clickbank.storage import get_storage
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -135,7 +134,7 @@ def first_record_id(moment: datetime) -> int:
     Record ids are microseconds since the epoch × 1000 plus a random part (see
     :mod:`niteoweb.clickbank.ledger`), so the log is ordered by time of receipt.
     """
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+    return epoch_micros(moment) * 1000
 
 
 def blank_old_payloads(
