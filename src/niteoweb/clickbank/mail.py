@@ -6,9 +6,9 @@ It is then sent by a background thread (:class:`Outbox`), so that ClickBank's
 request does not wait for the SMTP conversation; a mail server that is down or
 refuses the mail never costs a sale — the mail is tried three times over about
 ten seconds, then the failure is logged (the mail is kept, see
-:mod:`niteoweb.clickbank.spool`, and tried again after a restart) and the buyer
-can still use "Forgot your password?". The password is never mailed; the link
-leads to Plone's own password form.
+:mod:`niteoweb.clickbank.spool`, and tried again a quarter of an hour later)
+and the buyer can still use "Forgot your password?". The password is never
+mailed; the link leads to Plone's own password form.
 
 The text is the admin's (Site Setup → ClickBank → Welcome mails) for the order
 language when set, else the built-in ``emails/welcome-<language>.txt``; orders in
@@ -295,21 +295,31 @@ def _deliver(committed: bool, mailhost, body, recipient, sender, subject) -> Non
 
 
 def _send_stored(mailhost, mail: dict, path) -> None:
-    """Send a mail and forget its file; then the mails left waiting.
+    """Send a mail and forget its file; then the mails left waiting."""
+    if path is None:  # it could not be stored
+        _send(mailhost, **mail)
+    elif not _send_claimed(mailhost, mail, path):
+        return
+    _send_left_over(mailhost)
+
+
+def _send_claimed(mailhost, mail: dict, path) -> bool:
+    """Send the stored mail ``path`` and forget it; False if a sender has it.
 
     The file is claimed first: if another process sent it meanwhile (as the
-    expiry sweep may, for a mail that waited long), this one does not.
+    expiry sweep may, for a mail that waited long), this one does not. A mail
+    that cannot be sent goes back to wait, and the error is raised.
     """
-    sending = spool.claim(path) if path is not None else None
-    if path is not None and sending is None:
-        return
+    sending = spool.claim(path)
+    if sending is None:
+        return False
     try:
         _send(mailhost, **mail)
     except Exception:
-        spool.release(sending)  # to wait for the next try
+        spool.release(sending)
         raise
     spool.remove(sending)
-    _send_left_over(mailhost)
+    return True
 
 
 def send_left_over() -> int:
@@ -329,20 +339,16 @@ def send_left_over() -> int:
 
 def _send_left_over(mailhost) -> None:
     for left_path, left_mail in spool.left_over():
-        sending = spool.claim(left_path)
-        if sending is None:
-            continue  # another sender took it
         try:
-            _send(mailhost, **left_mail)
+            if not _send_claimed(mailhost, left_mail, left_path):
+                continue  # another sender took it
         except Exception as error:  # noqa: BLE001 - kept for a later try
-            spool.release(sending)
             logger.warning(
                 "A waiting welcome mail could not be sent (%s); it stays in %s.",
                 type(error).__name__,
                 left_path.parent,
             )
             continue
-        spool.remove(sending)
         logger.info("A waiting welcome mail was sent.")
 
 
