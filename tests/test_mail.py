@@ -409,6 +409,40 @@ class TestSpool:
         assert spool.left_over() == []  # claimed a moment ago
         spool.remove(sending)
 
+    def claimed_by(self, pid: int):
+        """A waiting mail, claimed by the process ``pid``."""
+        sending = spool.claim(spool.write(self.WAITING))
+        mine = f".{os.getpid()}."
+        return sending.rename(sending.with_name(sending.name.replace(mine, f".{pid}.")))
+
+    def test_mail_claimed_by_a_running_sender_is_left_to_it(self, portal, mails):
+        """The ``clickbank-expire`` command sends it, say: nobody else does."""
+        sending = self.claimed_by(os.getppid())  # alive: it started the tests
+        assert spool.left_over() == []
+        assert sending.exists()
+        spool.remove(sending)
+
+    def test_mail_of_a_killed_sender_is_sent_with_the_next(self, buyer, mails):
+        """Its process is gone (killed while sending): no hour to wait."""
+        finished = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.claimed_by(int(finished.stdout))
+        self.assert_sent_with_the_next_mail(buyer, mails)
+
+    def test_mail_claimed_before_a_restart_is_sent_again(
+        self, buyer, mails, monkeypatch
+    ):
+        """This process has the sender's id (as in a container), but is newer."""
+        monkeypatch.setattr(spool, "STARTED", time.time() - 120)
+        sending = spool.claim(spool.write(self.WAITING))
+        before = time.time() - 300
+        os.utime(sending, (before, before))
+        self.assert_sent_with_the_next_mail(buyer, mails)
+
     def test_mail_of_a_sender_that_died_is_sent_again(self, buyer, mails):
         """Claimed an hour ago and still there: its sender died while sending."""
         sending = spool.claim(spool.write(self.WAITING))

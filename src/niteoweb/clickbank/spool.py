@@ -35,7 +35,8 @@ STARTED = time.time()
 #: A mail waiting this long is in no outbox any more: an outbox gives a mail up
 #: after three attempts over about ten seconds.
 STALE_SECONDS = 15 * 60
-#: A mail claimed this long ago was never sent: its sender died.
+#: A mail claimed this long ago was never sent: its sender died (even if a
+#: process with the sender's id runs now).
 ABANDONED_SECONDS = 60 * 60
 
 
@@ -102,11 +103,11 @@ def remove(path: Path | None) -> None:
 def claim(path: Path) -> Path | None:
     """Take the waiting mail ``path`` for sending; None if a sender has it.
 
-    The file is renamed ``.sending`` (a rename is atomic: of two processes
-    claiming one mail, one wins) and its time set to now, which tells when a
-    sender that died with it (see :data:`ABANDONED_SECONDS`) took it.
+    The file is renamed ``<name>.<process id>.sending`` (a rename is atomic: of
+    two processes claiming one mail, one wins) and its time set to now: the
+    name and the time tell whether the sender is gone (see :func:`_abandoned`).
     """
-    sending = path.with_suffix(".sending")
+    sending = path.with_name(f"{_stem(path)}.{os.getpid()}.sending")
     try:
         os.rename(path, sending)
     except FileNotFoundError:
@@ -120,7 +121,37 @@ def release(sending: Path | None) -> None:
     """Put a claimed mail that could not be sent back to wait."""
     if sending is not None:
         with contextlib.suppress(FileNotFoundError):
-            os.rename(sending, sending.with_suffix(".json"))
+            os.rename(sending, sending.with_name(f"{_stem(sending)}.json"))
+
+
+def _stem(path: Path) -> str:
+    """The name a mail's file has in every state (``.json``, ``.sending``)."""
+    return path.name.split(".", 1)[0]
+
+
+def _abandoned(sending: Path, now: float) -> bool:
+    """Whether the sender that claimed ``sending`` is gone without sending it.
+
+    It is when the process that claimed it no longer runs, when this process
+    has its id but started after the claim (a restart), and in any case once
+    the claim is :data:`ABANDONED_SECONDS` old (a process id used again).
+    """
+    claimed = sending.stat().st_mtime
+    if claimed < now - ABANDONED_SECONDS:
+        return True
+    try:
+        pid = int(sending.name.split(".")[1])
+    except (IndexError, ValueError):  # no process id: only the age tells
+        return False
+    if pid == os.getpid():
+        return claimed < STARTED
+    try:
+        os.kill(pid, 0)  # no signal: only whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, as another user
+        return False
+    return False
 
 
 def left_over(now: float | None = None) -> list[tuple[Path, dict]]:
@@ -129,22 +160,25 @@ def left_over(now: float | None = None) -> list[tuple[Path, dict]]:
     Those stored before this process started (by one that was killed, or that
     stopped before its SMTP server took them), those waiting longer than
     :data:`STALE_SECONDS` (the outbox gave them up: the SMTP server was down),
-    and those claimed longer than :data:`ABANDONED_SECONDS` ago (their sender
-    died while sending; they are put back to wait first).
+    and those whose sender died while sending them (see :func:`_abandoned`;
+    they are put back to wait first).
     """
     folder = directory()
     if folder is None or not folder.is_dir():
         return []
     now = time.time() if now is None else now
+    abandoned = set()
     for path in folder.glob("*.sending"):
         with contextlib.suppress(OSError):
-            if path.stat().st_mtime < now - ABANDONED_SECONDS:
+            if _abandoned(path, now):
                 release(path)
+                abandoned.add(_stem(path))
     found = []
     for path in sorted(folder.glob("*.json")):
         try:
             stored = path.stat().st_mtime
-            if stored >= STARTED and stored >= now - STALE_SECONDS:
+            mine = stored >= STARTED and stored >= now - STALE_SECONDS
+            if mine and _stem(path) not in abandoned:
                 continue  # this process's outbox has it
             found.append((path, json.loads(path.read_text(encoding="utf-8"))))
         except (OSError, ValueError):
