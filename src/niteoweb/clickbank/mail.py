@@ -42,6 +42,7 @@ from zope.interface import Invalid
 from niteoweb.clickbank import logger
 from niteoweb.clickbank import passwordlinks
 from niteoweb.clickbank import sitetools
+from niteoweb.clickbank import smtpconnection
 from niteoweb.clickbank import spool
 from niteoweb.clickbank.mailsettings import LANGUAGES
 from niteoweb.clickbank.mailsettings import REQUIRED_IN_BODY
@@ -132,10 +133,19 @@ class Outbox:
     seconds, then given up with a warning. Jobs still waiting when the process
     exits normally are sent first (for up to ten seconds); after a crash, the
     copies :mod:`niteoweb.clickbank.spool` keeps are sent by the next process.
+    ``on_idle`` is called when no job has come for ``idle_seconds`` after the
+    last one (the outbox closes its SMTP connection then).
     """
 
-    def __init__(self, retry_delays: tuple[float, ...] = (2, 8)):
+    def __init__(
+        self,
+        retry_delays: tuple[float, ...] = (2, 8),
+        on_idle=None,
+        idle_seconds: float = smtpconnection.IDLE_SECONDS,
+    ):
         self.retry_delays = retry_delays
+        self.on_idle = on_idle
+        self.idle_seconds = idle_seconds
         self._jobs = queue.Queue()
         self._thread = None
         self._start_lock = threading.Lock()
@@ -159,7 +169,15 @@ class Outbox:
 
     def _work(self) -> None:
         while True:
-            job = self._jobs.get()
+            try:
+                job = self._jobs.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                if self.on_idle is not None:
+                    try:
+                        self.on_idle()
+                    except Exception:  # noqa: BLE001 - never end the thread
+                        logger.exception("The outbox's idle hook failed.")
+                job = self._jobs.get()
             try:
                 self._send(job)
             finally:
@@ -186,8 +204,15 @@ class Outbox:
 
 
 #: The process's outbox for welcome mails.
-OUTBOX = Outbox()
-atexit.register(lambda: OUTBOX.flush())
+OUTBOX = Outbox(on_idle=smtpconnection.KEPT.close)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    OUTBOX.flush()
+    smtpconnection.KEPT.close()
+
+
 #: Seconds a SIGTERM waits for the outbox (process managers wait about 10 s
 #: before they send SIGKILL).
 TERM_FLUSH_SECONDS = 5
@@ -233,7 +258,8 @@ def _detached(mailhost):
     gone back to the pool, where another request may use it. The copy holds
     this moment's settings and shares nothing with the database; its SMTP
     mailer is made here, in the request, because Plone makes mailers read the
-    SMTP settings from the site's registry.
+    SMTP settings from the site's registry. It sends over the outbox's kept
+    connection (:mod:`niteoweb.clickbank.smtpconnection`).
     """
     base = aq_base(mailhost)
     getattr(base, "_p_activate", lambda: None)()  # a ghost's __dict__ is empty
@@ -248,7 +274,8 @@ def _detached(mailhost):
         mailer = base._makeMailer()
     except AttributeError:  # a MailHost that sends without SMTP settings
         return detached
-    detached._makeMailer = lambda: mailer
+    kept = smtpconnection.KEPT.mailer_for(mailer)
+    detached._makeMailer = lambda: kept
     return detached
 
 

@@ -164,17 +164,23 @@ def left_over(now: float | None = None) -> list[tuple[Path, dict]]:
     they are put back to wait first).
     """
     folder = directory()
-    if folder is None or not folder.is_dir():
+    names = _names(folder)
+    if not names:  # the usual case, after every mail: one look at the folder
         return []
     now = time.time() if now is None else now
     abandoned = set()
-    for path in folder.glob("*.sending"):
-        with contextlib.suppress(OSError):
-            if _abandoned(path, now):
-                release(path)
-                abandoned.add(_stem(path))
+    for name in names:
+        if name.endswith(".sending"):
+            path = folder / name
+            with contextlib.suppress(OSError):
+                if _abandoned(path, now):
+                    release(path)
+                    abandoned.add(_stem(path))
+    if abandoned:
+        names = _names(folder)
     found = []
-    for path in sorted(folder.glob("*.json")):
+    for name in sorted(name for name in names if name.endswith(".json")):
+        path = folder / name
         try:
             stored = path.stat().st_mtime
             mine = stored >= STARTED and stored >= now - STALE_SECONDS
@@ -184,3 +190,13 @@ def left_over(now: float | None = None) -> list[tuple[Path, dict]]:
         except (OSError, ValueError):
             continue  # gone meanwhile, or half-written by a dying process
     return found
+
+
+def _names(folder: Path | None) -> list[str]:
+    """The names of the files in ``folder``; none if it does not exist (yet)."""
+    if folder is None:
+        return []
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []

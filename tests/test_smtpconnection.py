@@ -1,0 +1,223 @@
+"""The outbox's kept SMTP connection, against a real SMTP server on localhost."""
+
+import asyncio
+import smtplib
+import threading
+import time
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from plone import api
+from zope.sendmail.mailer import SMTPMailer
+
+from niteoweb.clickbank import mail
+from niteoweb.clickbank import smtpconnection
+from niteoweb.clickbank.smtpconnection import KeptConnection
+from niteoweb.clickbank.testing import free_port
+
+MESSAGE = b"Subject: hello\r\n\r\nHello.\r\n"
+
+
+class Server:
+    """aiosmtpd handler that tells which connection each command came on."""
+
+    def __init__(self):
+        self.mails = []  # (connection number, recipients)
+        self.greetings = []  # connection numbers, one per EHLO/HELO
+        self.quits = []
+        self.logins = []
+        self.refuse = set()  # recipients answered 550
+        self.hang_up_after_data = False
+        self._sessions = {}
+
+    def connection(self, session) -> int:
+        return self._sessions.setdefault(id(session), len(self._sessions) + 1)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        self.greetings.append(self.connection(session))
+        session.host_name = hostname  # this hook's duty in aiosmtpd
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+        if address in self.refuse:
+            return "550 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.mails.append((self.connection(session), list(envelope.rcpt_tos)))
+        if self.hang_up_after_data:  # as a server closing an idle connection
+            asyncio.get_running_loop().call_later(0.05, server.transport.close)
+        return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):  # noqa: N802
+        self.quits.append(self.connection(session))
+        return "221 Bye"
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        self.logins.append(self.connection(session))
+        ok = (auth_data.login, auth_data.password) == (b"shop", b"s3cret")
+        return AuthResult(success=ok)
+
+
+@pytest.fixture
+def server():
+    handler = Server()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=handler.authenticate,
+        auth_require_tls=False,
+    )
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture
+def kept():
+    connection = KeptConnection()
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def mailer(portal, server):
+    """Plone's SMTPMailer: it reads the SMTP settings from the registry."""
+    api.portal.set_registry_record("plone.smtp_host", "127.0.0.1")
+    api.portal.set_registry_record("plone.smtp_port", server.port)
+    return SMTPMailer()
+
+
+def send(kept, mailer, to="buyer@example.com"):
+    kept.mailer_for(mailer).send("shop@example.org", [to], MESSAGE)
+
+
+def wait_for(condition, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+class TestKeptConnection:
+    def test_mails_in_a_row_share_one_connection(self, kept, mailer, server):
+        for n in range(3):
+            send(kept, mailer, f"buyer{n}@example.com")
+        assert [connection for connection, _ in server.mails] == [1, 1, 1]
+        assert server.greetings == [1]
+        assert server.quits == []
+        kept.close()
+        assert wait_for(lambda: server.quits == [1])
+        assert not kept.is_open
+
+    def test_log_in_once_per_connection(self, kept, mailer, server):
+        api.portal.set_registry_record("plone.smtp_userid", "shop")
+        api.portal.set_registry_record("plone.smtp_pass", "s3cret")
+        mailer = SMTPMailer()
+        send(kept, mailer)
+        send(kept, mailer)
+        assert server.logins == [1]
+        assert len(server.mails) == 2
+
+    def test_changed_settings_get_a_new_connection(self, kept, mailer, server):
+        send(kept, mailer)
+        api.portal.set_registry_record("plone.smtp_userid", "shop")
+        api.portal.set_registry_record("plone.smtp_pass", "s3cret")
+        send(kept, SMTPMailer())
+        assert [connection for connection, _ in server.mails] == [1, 2]
+        assert wait_for(lambda: server.quits == [1])
+        assert server.logins == [2]
+
+    def test_connection_the_server_closed_is_replaced(self, kept, mailer, server):
+        server.hang_up_after_data = True
+        send(kept, mailer, "first@example.com")
+        time.sleep(0.3)  # the server has hung up meanwhile
+        send(kept, mailer, "second@example.com")
+        assert server.mails == [(1, ["first@example.com"]), (2, ["second@example.com"])]
+
+    def test_error_closes_the_connection(self, kept, mailer, server):
+        server.refuse.add("nobody@example.com")
+        send(kept, mailer, "first@example.com")
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            send(kept, mailer, "nobody@example.com")
+        assert not kept.is_open
+        send(kept, mailer, "third@example.com")
+        assert [connection for connection, _ in server.mails] == [1, 2]
+
+    def test_connection_is_closed_after_max_mails(
+        self, kept, mailer, server, monkeypatch
+    ):
+        monkeypatch.setattr(smtpconnection, "MAX_MAILS", 2)
+        for n in range(5):
+            send(kept, mailer, f"buyer{n}@example.com")
+        assert [connection for connection, _ in server.mails] == [1, 1, 2, 2, 3]
+        assert wait_for(lambda: server.quits == [1, 2])
+
+    def test_idle_connection_is_not_used(self, kept, mailer, server, monkeypatch):
+        send(kept, mailer)
+        monkeypatch.setattr(smtpconnection, "IDLE_SECONDS", 0.0)
+        send(kept, mailer)
+        assert [connection for connection, _ in server.mails] == [1, 2]
+
+    def test_unreachable_server_raises(self, kept, mailer):
+        api.portal.set_registry_record("plone.smtp_port", free_port())
+        with pytest.raises(ConnectionRefusedError):
+            send(kept, SMTPMailer())
+        assert not kept.is_open
+
+    def test_other_mailers_are_used_as_they_are(self, kept):
+        class OwnMailer(SMTPMailer):
+            pass
+
+        own = OwnMailer.__new__(OwnMailer)
+        assert kept.mailer_for(own) is own
+
+    def test_threads_take_turns(self, kept, mailer, server):
+        threads = [
+            threading.Thread(target=send, args=(kept, mailer, f"b{n}@example.com"))
+            for n in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert sorted(to for _, (to,) in server.mails) == sorted(
+            f"b{n}@example.com" for n in range(6)
+        )
+        assert {connection for connection, _ in server.mails} == {1}
+
+
+class TestOutbox:
+    def test_outbox_closes_the_connection_when_idle(self, kept, mailer, server):
+        outbox = mail.Outbox(retry_delays=(), on_idle=kept.close, idle_seconds=0.2)
+        outbox.put(lambda: send(kept, mailer, "first@example.com"))
+        outbox.put(lambda: send(kept, mailer, "second@example.com"))
+        assert outbox.flush(5)
+        assert [connection for connection, _ in server.mails] == [1, 1]
+        assert wait_for(lambda: server.quits == [1])
+        assert not kept.is_open
+
+    def test_welcome_mails_share_the_connection(
+        self, portal, mailer, server, monkeypatch
+    ):
+        """Through the site's MailHost, as the outbox sends them."""
+        monkeypatch.setattr(mail.spool, "directory", lambda: None)
+        mailhost = mail._detached(portal.MailHost)
+        for n in range(2):
+            mail._send_stored(
+                mailhost,
+                {
+                    "body": "Welcome.",
+                    "recipient": f"buyer{n}@example.com",
+                    "sender": "Shop <shop@example.org>",
+                    "subject": "Welcome",
+                },
+                None,
+            )
+        assert [connection for connection, _ in server.mails] == [1, 1]
+        smtpconnection.KEPT.close()
+        assert wait_for(lambda: server.quits == [1])
