@@ -155,12 +155,15 @@ class Client:
 def interleaved(
     port: int, datafs: str, series: dict, block: int = 1, seed: int = 1
 ) -> dict:
-    """Post several series of requests in turns, one request at a time.
+    """Post several series of requests in turns, ``block`` requests at a time.
 
     Taking turns spreads the drift of a shared machine evenly over all series.
-    The order of the turns is shuffled anew in every round: a request pays for
-    what the one before it left behind (a welcome mail still being sent, a
-    large commit), and in a fixed order one series would always follow the same
+    A request pays for what the one before it left behind (a welcome mail the
+    outbox thread is still sending, a large commit). In a block, that is the
+    series' own request: a SALE pays for the mail of the SALE before it, as
+    SALEs one after the other do. Only the first request of a block pays for
+    another series' leftovers, so the order of the blocks is shuffled anew in
+    every round: in a fixed order one series would always follow the same
     neighbour. Returns ``{name: [Sample, …]}``.
     """
     client = Client(port, datafs)

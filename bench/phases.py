@@ -2,7 +2,9 @@
 
 The instance serves two sites, ``small`` and ``large``. Every phase posts real
 HTTP requests; the series of a phase (handler and baseline, on both sites) take
-turns request by request, so every ratio is measured under the same load.
+turns in short blocks, so every ratio is measured under the same load, and
+each series pays for the work its own requests leave behind (the welcome mail
+a SALE hands to the outbox thread is sent while the next SALE runs).
 """
 
 import random
@@ -26,12 +28,13 @@ class Sizes:
     concurrent: int  # requests of the concurrency phase
     warmup: int  # requests per series after the start, not measured
     profile: int  # SALEs (and BILLs) posted through the profiler
+    block: int  # requests of one series in a row, when series take turns
 
 
 FULL = Sizes(small=1000, large=20000, sales=300, bills=250, mail_off=150,
-             concurrent=400, warmup=20, profile=100)  # fmt: skip
+             concurrent=400, warmup=20, profile=100, block=20)  # fmt: skip
 QUICK = Sizes(small=300, large=6000, sales=40, bills=40, mail_off=30,
-              concurrent=96, warmup=5, profile=30)  # fmt: skip
+              concurrent=96, warmup=10, profile=30, block=10)  # fmt: skip
 
 
 def check(sizes: Sizes) -> None:
@@ -41,6 +44,9 @@ def check(sizes: Sizes) -> None:
     the large site also: the BILLs of the concurrency phase (handler and
     baseline, see :func:`concurrency`) and of the profiles.
     """
+    if sizes.warmup < sizes.block:
+        # The duplicates of a round are the SALEs of the round before it.
+        raise SystemExit("warmup must be at least one block")
     concurrent = sizes.concurrent
     needs = {
         "small": 2 * sizes.warmup + 2 * sizes.bills,
@@ -78,11 +84,13 @@ def _prefix(letter: str, site: str) -> str:
 
 
 def side_by_side(instance, buyers: dict, base, sales: int, bills: int,
-                 letters: str = "SB", earlier: dict | None = None) -> dict:  # fmt: skip
+                 letters: str = "SB", earlier: dict | None = None,
+                 block: int = 1) -> dict:  # fmt: skip
     """SALE and BILL by handler and baseline on both sites, taking turns.
 
-    With ``earlier`` (SALEs already posted, per site) a duplicate series re-posts
-    them, then the SALEs of this phase a few turns after they were posted.
+    With ``earlier`` (SALEs already posted, per site; at least ``block``) a
+    duplicate series re-posts them, then the SALEs of this phase, each a round
+    of turns after it was posted.
     Returns ``{"<kind>@<site>": [Sample, …]}``.
     """
     series = {}
@@ -105,7 +113,7 @@ def side_by_side(instance, buyers: dict, base, sales: int, bills: int,
             series[f"duplicate@{site}"] = [
                 Request("duplicate", r.path, r.body) for r in again
             ]
-    return client.interleaved(instance.port, str(instance.datafs), series)
+    return client.interleaved(instance.port, str(instance.datafs), series, block)
 
 
 def warm_up(instance, buyers: dict, base, count: int) -> dict:
@@ -128,7 +136,7 @@ def warm_up(instance, buyers: dict, base, count: int) -> dict:
     return {site: series[site] for site in buyers}
 
 
-def mail_off(instance, pool: Buyers, base, count: int) -> dict:
+def mail_off(instance, pool: Buyers, base, count: int, block: int = 1) -> dict:
     """SALE vs baseline on one site, with the welcome mail switched off."""
     site = pool.site
     instance.control("mail-off", site)
@@ -142,7 +150,7 @@ def mail_off(instance, pool: Buyers, base, count: int) -> dict:
                 for i in pool.new(count)
             ],
         }
-        return client.interleaved(instance.port, str(instance.datafs), series)
+        return client.interleaved(instance.port, str(instance.datafs), series, block)
     finally:
         instance.control("mail-on", site)
 
@@ -250,5 +258,13 @@ def profile(instance, pool: Buyers, base, count: int, out) -> dict:
 
 def growth(instance, samples: dict) -> dict:
     """Data.fs bytes per request by series, and the classes they are made of."""
-    offsets = {kind: [s.offset for s in values] for kind, values in samples.items()}
-    return datafs.breakdown(str(instance.datafs), offsets)
+    offsets = {
+        kind: [s.offset for s in values if s.written]
+        for kind, values in samples.items()
+    }
+    ours = frozenset(
+        bytes.fromhex(oid)
+        for site in ("small", "large")
+        for oid in instance.control("addon-oids", site)["oids"]
+    )
+    return datafs.breakdown(str(instance.datafs), offsets, ours)

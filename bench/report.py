@@ -1,5 +1,7 @@
 """Ratios, targets and the table ``make bench`` prints."""
 
+import datafs
+
 KINDS = ("sale", "baseline-sale", "bill", "baseline-bill", "duplicate")
 
 
@@ -47,6 +49,17 @@ def derive(results: dict) -> dict:
             "bill_extra_bytes": s[f"bill@{site}"]["bytes_mean"]
             - s[f"baseline-bill@{site}"]["bytes_mean"],
         }
+        growth = results.get("growth", {})
+        sale, plone = growth.get(f"sale@{site}"), growth.get(f"baseline-sale@{site}")
+        if sale and plone:
+            # The add-on's objects, told apart exactly (by class or by oid), and
+            # what the rest of a SALE writes beyond the baseline: Plone's share
+            # of the bucket splits, which lands where the keys fall.
+            ours = datafs.addon_bytes(sale)
+            derived[site]["sale_addon_bytes"] = ours
+            derived[site]["sale_plone_extra_bytes"] = (
+                sum(sale["classes"].values()) - ours - sum(plone["classes"].values())
+            )
     derived["sale_ratio_no_mail"] = faster(
         "sale-no-mail@small", "baseline-sale-no-mail@small"
     )
@@ -173,10 +186,19 @@ def table(results: dict, derived: dict, rows: list) -> str:
                 for name, size in list(g["classes"].items())[:7]
             )
             lines.append(f"{kind:14}{g['objects']:5.1f} objects: {top}")
+    for site in ("small", "large"):
+        d = derived[site]
+        if "sale_addon_bytes" in d:
+            lines.append(
+                f"SALE beyond baseline, {site} site: {d['sale_extra_bytes']:.0f} B = "
+                f"the add-on's objects {d['sale_addon_bytes']:.0f} B + Plone's "
+                f"{d['sale_plone_extra_bytes']:+.0f} B (bucket splits) + headers"
+            )
     lines += [
         "",
         f"Zope RSS after the run: {results['rss_kib'] / 1024:.0f} MiB; "
-        f"mails received by the SMTP sink: {results['mails']}",
+        f"mails received by the SMTP sink: {results['mails']} "
+        f"({_per_mail_ms(results)} ms of the sink's CPU per mail)",
         "",
         "-- ratios (throughput handler/baseline; cost large/small) --",
     ]
@@ -207,3 +229,9 @@ def table(results: dict, derived: dict, rows: list) -> str:
             f"{'met ' if met else 'MISS'} {name:34}{measured:>22}  target {goal}"
         )
     return "\n".join(lines)
+
+
+def _per_mail_ms(results: dict) -> str:
+    if not results.get("mails") or "sink_cpu_s" not in results:
+        return "?"
+    return f"{results['sink_cpu_s'] * 1000 / results['mails']:.2f}"

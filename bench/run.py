@@ -74,10 +74,18 @@ def measure(instance: Instance, sizes: phases.Sizes, args, out: Path) -> dict:
     earlier = phases.warm_up(instance, buyers, base, sizes.warmup)
     step("SALE, BILL, duplicates: handler and baseline on both sites, in turns")
     samples = phases.side_by_side(
-        instance, buyers, base, sizes.sales, sizes.bills, earlier=earlier
+        instance,
+        buyers,
+        base,
+        sizes.sales,
+        sizes.bills,
+        earlier=earlier,
+        block=sizes.block,
     )
     step("SALE with the welcome mail off (small site)")
-    samples |= phases.mail_off(instance, buyers["small"], base, sizes.mail_off)
+    samples |= phases.mail_off(
+        instance, buyers["small"], base, sizes.mail_off, block=sizes.block
+    )
     results["summary"] = summaries(samples)
     results["growth"] = phases.growth(instance, samples)
     step("expiry sweeps")
@@ -100,6 +108,7 @@ def measure(instance: Instance, sizes: phases.Sizes, args, out: Path) -> dict:
     results["rss_kib"] = results["stats"]["large"]["rss_kib"]
     time.sleep(1)  # the last mails reach the sink
     results["mails"] = instance.mails()
+    results["sink_cpu_s"] = instance.sink_cpu_seconds()
     return results
 
 

@@ -104,8 +104,11 @@ class Instance:
         """Serve the site with waitress (``threads`` threads) and a mail sink."""
         self.mail_dir.mkdir(parents=True, exist_ok=True)
         if self.sink is None:
+            sink = [ROOT / "bench" / "smtpsink.py", self.mail_dir, str(self.smtp_port)]
+            if os.environ.get("BENCH_SINK") == "aiosmtpd":  # make start's sink
+                sink = [ROOT / "scripts" / "mailsink.py", self.mail_dir]
             self.sink = subprocess.Popen(  # noqa: S603 - our own scripts
-                [sys.executable, ROOT / "scripts" / "mailsink.py", self.mail_dir],
+                [sys.executable, *sink],
                 env=_env(SMTP_HOST="127.0.0.1", SMTP_PORT=self.smtp_port),
                 stdout=subprocess.DEVNULL,
             )
@@ -164,6 +167,12 @@ class Instance:
             return json.loads(text)
         finally:
             connection.close()
+
+    def sink_cpu_seconds(self) -> float:
+        """CPU seconds the mail sink has used so far (Linux)."""
+        fields = Path(f"/proc/{self.sink.pid}/stat").read_text().rsplit(")", 1)[1]
+        user, system = fields.split()[11:13]
+        return (int(user) + int(system)) / os.sysconf("SC_CLK_TCK")
 
     def mails(self) -> int:
         """How many mails the sink has received."""

@@ -174,6 +174,23 @@ class ControlView(BrowserView):
             "retries_by_class": dict(retries_by_class),
         }
 
+    def addon_oids(self, data):
+        """Oids of the add-on's objects whose class Plone uses too (hex).
+
+        Its trees' buckets (OOBucket, OOSet, LOBucket) and the log's counter
+        (Length): in Data.fs they are told from Plone's only by their oid. The
+        trees' inner nodes, the orders and the records have classes of their own.
+        """
+        storage = get_storage(api.portal.get())
+        oids = [storage.record_count._p_oid]
+        for tree in (storage.records, storage.orders, storage.buyers, storage.expiry):
+            bucket = tree._firstbucket
+            while bucket is not None:
+                if bucket._p_oid is not None:  # a small tree keeps it inline
+                    oids.append(bucket._p_oid)
+                bucket = bucket._next
+        return {"oids": [oid.hex() for oid in oids]}
+
     def sweep(self, data):
         expire = _expire_function()
         now = datetime.fromisoformat(data["now"])
