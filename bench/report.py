@@ -68,6 +68,15 @@ def derive(results: dict) -> dict:
         "baseline-sale-no-mail@small",
         "mean_ms_without_full_gc",
     )
+    if "sale-no-smtp@small" in s:
+        derived["sale_ratio_no_smtp"] = faster(
+            "sale-no-smtp@small", "baseline-sale-no-smtp@small"
+        )
+        derived["sale_ratio_no_smtp_no_full_gc"] = faster(
+            "sale-no-smtp@small",
+            "baseline-sale-no-smtp@small",
+            "mean_ms_without_full_gc",
+        )
     derived["scale"] = {
         kind: slower(f"{kind}@large", f"{kind}@small") for kind in KINDS
     }
@@ -216,6 +225,12 @@ def table(results: dict, derived: dict, rows: list) -> str:
         f"small: SALE with the mail off {derived['sale_ratio_no_mail']:.2f} "
         f"(without full gc {derived['sale_ratio_no_mail_no_full_gc']:.2f})"
     )
+    if "sale_ratio_no_smtp" in derived:
+        lines.append(
+            "small: SALE with the mail not sent over SMTP "
+            f"{derived['sale_ratio_no_smtp']:.2f} "
+            f"(without full gc {derived['sale_ratio_no_smtp_no_full_gc']:.2f})"
+        )
     lines.append(
         "large/small: "
         + "  ".join(

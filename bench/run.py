@@ -86,6 +86,15 @@ def measure(instance: Instance, sizes: phases.Sizes, args, out: Path) -> dict:
     samples |= phases.mail_off(
         instance, buyers["small"], base, sizes.mail_off, block=sizes.block
     )
+    step("SALE with the welcome mail not sent over SMTP (small site)")
+    samples |= phases.mail_off(
+        instance,
+        buyers["small"],
+        base,
+        sizes.mail_off,
+        block=sizes.block,
+        mode="mail-no-smtp",
+    )
     results["summary"] = summaries(samples)
     results["growth"] = phases.growth(instance, samples)
     step("expiry sweeps")

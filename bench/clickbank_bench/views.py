@@ -20,6 +20,7 @@ from zope.interface import alsoProvides
 
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
+from niteoweb.clickbank import smtpconnection
 from niteoweb.clickbank.browser.webhook import ClickBankView
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage import get_storage
@@ -221,7 +222,14 @@ class ControlView(BrowserView):
         mail.send_welcome = lambda member, language="EN": True
         return {"mail": "off"}
 
+    def mail_no_smtp(self, data):
+        """Everything of the welcome mail but the SMTP conversation."""
+        mail.send_welcome = _original_send_welcome
+        smtpconnection.KEPT.send = lambda mailer, fromaddr, toaddrs, message: None
+        return {"mail": "no-smtp"}
+
     def mail_on(self, data):
+        smtpconnection.KEPT.__dict__.pop("send", None)
         mail.send_welcome = _original_send_welcome
         return {"mail": "on"}
 
