@@ -1,7 +1,10 @@
 """The outbox's kept SMTP connection, against a real SMTP server on localhost."""
 
 import asyncio
+import os
+import resource
 import smtplib
+import socket
 import threading
 import time
 
@@ -221,3 +224,34 @@ class TestOutbox:
         assert [connection for connection, _ in server.mails] == [1, 1]
         smtpconnection.KEPT.close()
         assert wait_for(lambda: server.quits == [1])
+
+
+class TestReadable:
+    """How a kept connection the server closed is noticed before it is used."""
+
+    def test_idle_peer_then_data_then_end(self):
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            assert not smtpconnection._readable(ours)
+            theirs.sendall(b"421 closing\r\n")
+            assert smtpconnection._readable(ours)
+            ours.recv(100)
+            theirs.close()
+            assert smtpconnection._readable(ours)
+
+    def test_descriptor_beyond_select_limit(self):
+        """A busy Zope process has more than 1 024 files open."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        assert hard >= 2048, "the test needs descriptors beyond 1 024"
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+        ours, theirs = socket.socketpair()
+        high = socket.socket(fileno=os.dup2(ours.fileno(), 2000))
+        try:
+            assert not smtpconnection._readable(high)
+            theirs.sendall(b"x")
+            assert smtpconnection._readable(high)
+        finally:
+            high.close()
+            ours.close()
+            theirs.close()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

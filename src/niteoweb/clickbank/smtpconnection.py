@@ -93,13 +93,9 @@ class KeptConnection:
             return False
         if time.monotonic() - self._used >= IDLE_SECONDS or smtp.sock is None:
             return False
-        try:
-            readable, _, _ = select.select([smtp.sock], [], [], 0)
-        except (OSError, ValueError):  # closed under us
-            return False
         # An idle server says nothing; something to read is its "421 closing"
         # or the end of the connection.
-        return not readable
+        return not _readable(smtp.sock)
 
 
 class _KeptMailer:
@@ -111,6 +107,22 @@ class _KeptMailer:
 
     def send(self, fromaddr, toaddrs, message) -> None:
         self._kept.send(self._mailer, fromaddr, toaddrs, message)
+
+
+def _readable(sock) -> bool:
+    """Whether ``sock`` has something to read (or is closed) right now.
+
+    ``poll``, not ``select``: a busy Zope process may have more than 1 024
+    files open, and ``select`` refuses descriptors beyond that.
+    """
+    if getattr(sock, "pending", lambda: 0)():  # TLS: decrypted, not yet read
+        return True
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):  # closed under us
+        return True
 
 
 def _settings(mailer: SMTPMailer) -> tuple:
