@@ -24,6 +24,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from niteoweb.clickbank import ins
+from niteoweb.clickbank import nesting
 from niteoweb.clickbank import parsing
 from niteoweb.clickbank.errors import BodyTooLargeError
 from niteoweb.clickbank.errors import NotConfiguredError
@@ -1134,7 +1135,7 @@ def test_text_nesting_is_the_object_nesting(tree, ensure_ascii, indent, encoding
     depth = ins._depth(payload)
     for limit in range(depth):
         assert ins._nested_too_deeply(plaintext, payload, limit)
-    with mock.patch.object(ins, "_depth", side_effect=AssertionError("walked")):
+    with mock.patch.object(nesting, "_depth", side_effect=AssertionError("walked")):
         for limit in range(depth, depth + 2):
             assert not ins._nested_too_deeply(plaintext, payload, limit)
 

@@ -7,7 +7,8 @@ JSON object with a receipt and a transaction type" is the authentication, and
 every failure raises the same :class:`POSTVerificationFailedError`.
 
 Pure Python (stdlib and pycryptodome), no Plone: usable from tests, the
-``clickbank-notify`` simulator and a ``zconsole`` shell alike.
+``clickbank-notify`` simulator and a ``zconsole`` shell alike. The check that a
+plaintext is not nested too deeply is in :mod:`niteoweb.clickbank.nesting`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ from Crypto.Util.Padding import unpad
 from niteoweb.clickbank.errors import BodyTooLargeError
 from niteoweb.clickbank.errors import NotConfiguredError
 from niteoweb.clickbank.errors import POSTVerificationFailedError
+from niteoweb.clickbank.nesting import _AS_BRACES  # noqa: F401
+from niteoweb.clickbank.nesting import _NOT_MARKS  # noqa: F401
+from niteoweb.clickbank.nesting import MAX_DEPTH  # noqa: F401
+from niteoweb.clickbank.nesting import _depth  # noqa: F401
+from niteoweb.clickbank.nesting import _nested_too_deeply
 from niteoweb.clickbank.notification import Address
 from niteoweb.clickbank.notification import Contact
 from niteoweb.clickbank.notification import Customer
@@ -59,17 +65,12 @@ __all__ = [
 
 MAX_BODY_SIZE = 256 * 1024
 """Largest POST body :func:`decode` accepts, in bytes (real ones are a few KiB)."""
-#: Deepest JSON nesting accepted in a notification (real ones have about 4).
-MAX_DEPTH = 32
 
 _IV_ALPHABET = string.ascii_letters + string.digits
 _ASCII_WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 # The envelope as ClickBank and encrypt() lay it out, around the notification.
 _USUAL_HEAD = re.compile(rb'\{"notification": ?"')
 _USUAL_TAIL = re.compile(rb'", ?"iv": ?"([A-Za-z0-9+/=]*)"\}')
-# For _nested_too_deeply: keep quotes and brackets (as braces), drop the rest.
-_AS_BRACES = bytes.maketrans(b"[]", b"{}")
-_NOT_MARKS = bytes(set(range(256)) - set(b'"[]{}'))
 
 
 def derive_key(secret: str) -> bytes:
@@ -264,45 +265,6 @@ def _decrypt_with(
         if not isinstance(payload.get(name), str) or not payload[name].strip():
             return None, f"plaintext has no {name}"
     return payload, ""
-
-
-def _nested_too_deeply(plaintext: bytes, payload: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether ``payload``, parsed from JSON ``plaintext``, nests deeper than ``limit``.
-
-    Walking the object costs ~2 us per line item, so the text's brackets are
-    read instead, at C speed: quotes, backslashes and brackets are never part of
-    another character in UTF-8 (or Latin-1). The brackets outside strings bound
-    the object's depth from above (a duplicate key can drop a deep value), so
-    only a text nested too deeply is walked, for the exact answer.
-    """
-    if b"\\" in plaintext:  # drop escaped backslashes, then escaped quotes
-        plaintext = plaintext.replace(b"\\\\", b"").replace(b'\\"', b"")
-    # Keep quotes and brackets. Each quote now opens or closes a string; two
-    # adjacent ones put no bracket in or out of a string, so drop them. Quotes
-    # still left enclose brackets in strings: drop what they enclose.
-    marks = plaintext.translate(_AS_BRACES, _NOT_MARKS).replace(b'""', b"")
-    if b'"' in marks:
-        marks = b"".join(marks.split(b'"')[::2])
-    for _ in range(limit):
-        if not marks:
-            return False
-        marks = marks.replace(b"{}", b"")  # peel off the innermost level
-    return bool(marks) and _depth(payload) > limit
-
-
-def _depth(value: Any, limit: int = 64) -> int:
-    """Nesting depth of JSON ``value``; stops counting past ``limit``."""
-    depth, level = 0, [value]
-    while level and depth <= limit:
-        depth += 1
-        children = []
-        for item in level:
-            if isinstance(item, dict):
-                children.extend(item.values())
-            elif isinstance(item, list):
-                children.extend(item)
-        level = [c for c in children if isinstance(c, dict | list)]
-    return depth
 
 
 def _no_constant(name: str) -> None:

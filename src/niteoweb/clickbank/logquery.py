@@ -6,9 +6,11 @@ ids of that buyer's orders or of that order (:func:`ledger.record_ids`) instead
 of the log. A date range is a range of record ids: an id is the time of receipt in
 microseconds since the epoch, times 1000, plus a random number below 1000 (see
 ``ledger._new_record_id``).
+
+The JSON-ready values of a record or an entitlement are made in
+:mod:`niteoweb.clickbank.logsummary` (and importable from here too).
 """
 
-import json
 import re
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -23,8 +25,11 @@ from itertools import islice
 from niteoweb.clickbank.ledger import OUTCOMES
 from niteoweb.clickbank.ledger import NotificationRecord
 from niteoweb.clickbank.ledger import record_ids
+from niteoweb.clickbank.logsummary import _iso  # noqa: F401
+from niteoweb.clickbank.logsummary import entitlement_summary  # noqa: F401
+from niteoweb.clickbank.logsummary import payload_json  # noqa: F401
+from niteoweb.clickbank.logsummary import summary  # noqa: F401
 from niteoweb.clickbank.notification import original_receipt
-from niteoweb.clickbank.orders import Entitlement
 from niteoweb.clickbank.storage import ClickBankStorage
 from niteoweb.clickbank.storage import get_storage
 
@@ -287,45 +292,3 @@ def get_record(storage: ClickBankStorage, record_id) -> NotificationRecord | Non
     if not text.isdigit() or len(text) > 19:
         return None
     return storage.records.get(int(text))
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def summary(record: NotificationRecord) -> dict:
-    """A record as JSON-ready values, without the decrypted payload."""
-    return {
-        "id": record.id,
-        "received": _iso(record.received),
-        "transaction_time": _iso(record.transaction_time),
-        "transaction_type": record.transaction_type,
-        "receipt": record.receipt,
-        "original_receipt": record.original_receipt,
-        "email": record.email,
-        "item_numbers": list(record.item_numbers),
-        "outcome": record.outcome,
-        "detail": record.detail,
-    }
-
-
-def payload_json(record: NotificationRecord) -> str | None:
-    """The decrypted notification, pretty-printed; None once retention blanked it."""
-    if not record.payload:
-        return None
-    return json.dumps(
-        record.payload, indent=2, sort_keys=True, ensure_ascii=False, default=str
-    )
-
-
-def entitlement_summary(entitlement: Entitlement) -> dict:
-    """An entitlement as JSON-ready values."""
-    return {
-        "receipt": entitlement.original_receipt,
-        "item_no": entitlement.item_no,
-        "product_title": entitlement.product_title,
-        "state": entitlement.state,
-        "valid_until": _iso(entitlement.valid_until),
-        "recurring": bool(entitlement.recurring),
-        "grants_access": entitlement.grants_access,
-    }

@@ -2,8 +2,9 @@ r"""``clickbank-notify``: send a notification encrypted the way ClickBank does.
 
 Builds a realistic INS v6 notification (or reads one from a JSON file), encrypts
 it with :func:`niteoweb.clickbank.ins.encrypt` and POSTs it to a ``@@clickbank``
-URL, or prints the envelope when no URL is given. A development and test tool:
-it never talks to ClickBank. Example::
+URL (with :func:`niteoweb.clickbank.httppost.post`), or prints the envelope when
+no URL is given. A development and test tool: it never talks to ClickBank.
+Example::
 
     clickbank-notify --secret MYSECRETKEY --item 1 --item 2 \
         --url http://localhost:8080/Plone/@@clickbank
@@ -17,9 +18,7 @@ import os
 import secrets
 import string
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from datetime import UTC
 from datetime import datetime
@@ -27,6 +26,8 @@ from datetime import timedelta
 from typing import Any
 
 from niteoweb.clickbank.errors import POSTVerificationFailedError
+from niteoweb.clickbank.httppost import _NoRedirect  # noqa: F401
+from niteoweb.clickbank.httppost import post
 from niteoweb.clickbank.ins import encrypt
 from niteoweb.clickbank.ins import parse_transaction_time
 
@@ -147,30 +148,6 @@ def build_notification(
     }
 
 
-def post(url: str, body: bytes, timeout: float = 10.0) -> tuple[int, str]:
-    """POST ``body`` as JSON to ``url``; return the HTTP status and response text.
-
-    Redirects are not followed: only a 2xx answer counts as delivered for
-    ClickBank, so a redirect (e.g. to a login form) shows up as its 3xx. Raises
-    ValueError for a URL that is not http(s) and OSError when nothing answers.
-    """
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise ValueError(f"Not an http(s) URL: {url!r}")
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
-        url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    opener = urllib.request.build_opener(_NoRedirect)
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, error.read().decode("utf-8", "replace")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``clickbank-notify`` with ``argv``; return the exit code.
 
@@ -198,14 +175,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if text:
         print(text)
     return 0 if 200 <= status < 300 else 1
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Turn every redirect into an HTTPError carrying the 3xx status."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        """Refuse to follow the redirect."""
-        return None
 
 
 def _time_text(value: datetime | str) -> str:
