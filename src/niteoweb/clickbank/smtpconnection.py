@@ -141,15 +141,15 @@ def _settings(mailer: SMTPMailer) -> tuple:
 
 
 def _connect(mailer: SMTPMailer):
-    """Open a connection as ``mailer`` does before a mail: greet, TLS, log in."""
-    options = {} if mailer.timeout is None else {"timeout": mailer.timeout}
-    smtp = mailer.smtp(mailer.hostname, str(mailer.port), **options)
+    """Open a connection as ``mailer`` does before a mail: greet, TLS, log in.
+
+    The mailer's own ``vote`` connects and greets (EHLO, else HELO); the TLS
+    and login steps are those of its ``send``, which would also send the mail
+    and close the connection.
+    """
     try:
-        code, _ = smtp.ehlo()
-        if not 200 <= code < 300:
-            code, _ = smtp.helo()
-            if not 200 <= code < 300:
-                raise RuntimeError(f"The SMTP server refused HELO (code {code}).")
+        mailer.vote(None, None, None)
+        smtp = mailer.connection
         if not mailer.implicit_tls:
             tls = smtp.has_extn("starttls")
             if not tls and mailer.force_tls:
@@ -163,8 +163,11 @@ def _connect(mailer: SMTPMailer):
         elif mailer.username:
             raise RuntimeError("A user name is set, but the SMTP server has no ESMTP.")
     except BaseException:
-        smtp.close()
+        if mailer.connection is not None:
+            mailer.connection.close()
         raise
+    finally:
+        mailer.connection = None  # kept here, not in the mailer (per thread)
     return smtp
 
 
