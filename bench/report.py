@@ -3,6 +3,11 @@
 import datafs
 
 KINDS = ("sale", "baseline-sale", "bill", "baseline-bill", "duplicate")
+#: The mail phases (see ``phases.MAIL_MODES``): series name → what the line says.
+MAIL_VARIANTS = {
+    "no-mail": "with the mail off",
+    "no-smtp": "with the mail not sent over SMTP",
+}
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -60,23 +65,14 @@ def derive(results: dict) -> dict:
             derived[site]["sale_plone_extra_bytes"] = (
                 sum(sale["classes"].values()) - ours - sum(plone["classes"].values())
             )
-    derived["sale_ratio_no_mail"] = faster(
-        "sale-no-mail@small", "baseline-sale-no-mail@small"
-    )
-    derived["sale_ratio_no_mail_no_full_gc"] = faster(
-        "sale-no-mail@small",
-        "baseline-sale-no-mail@small",
-        "mean_ms_without_full_gc",
-    )
-    if "sale-no-smtp@small" in s:
-        derived["sale_ratio_no_smtp"] = faster(
-            "sale-no-smtp@small", "baseline-sale-no-smtp@small"
-        )
-        derived["sale_ratio_no_smtp_no_full_gc"] = faster(
-            "sale-no-smtp@small",
-            "baseline-sale-no-smtp@small",
-            "mean_ms_without_full_gc",
-        )
+    for variant in MAIL_VARIANTS:  # SALE vs baseline in the mail phases
+        sale, baseline = f"sale-{variant}@small", f"baseline-sale-{variant}@small"
+        if sale in s:
+            key = f"sale_ratio_{variant.replace('-', '_')}"
+            derived[key] = faster(sale, baseline)
+            derived[f"{key}_no_full_gc"] = faster(
+                sale, baseline, "mean_ms_without_full_gc"
+            )
     derived["scale"] = {
         kind: slower(f"{kind}@large", f"{kind}@small") for kind in KINDS
     }
@@ -221,16 +217,13 @@ def table(results: dict, derived: dict, rows: list) -> str:
             f"{d['bill_ratio_no_full_gc']:.2f})"
             f"  duplicate {d['duplicate_speedup']:.1f}x faster than SALE"
         )
-    lines.append(
-        f"small: SALE with the mail off {derived['sale_ratio_no_mail']:.2f} "
-        f"(without full gc {derived['sale_ratio_no_mail_no_full_gc']:.2f})"
-    )
-    if "sale_ratio_no_smtp" in derived:
-        lines.append(
-            "small: SALE with the mail not sent over SMTP "
-            f"{derived['sale_ratio_no_smtp']:.2f} "
-            f"(without full gc {derived['sale_ratio_no_smtp_no_full_gc']:.2f})"
-        )
+    for variant, label in MAIL_VARIANTS.items():
+        key = f"sale_ratio_{variant.replace('-', '_')}"
+        if key in derived:
+            lines.append(
+                f"small: SALE {label} {derived[key]:.2f} "
+                f"(without full gc {derived[f'{key}_no_full_gc']:.2f})"
+            )
     lines.append(
         "large/small: "
         + "  ".join(
