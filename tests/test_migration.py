@@ -59,9 +59,9 @@ def first_layout(storage: ClickBankStorage) -> ClickBankStorage:
     old.expiry, old.password_tokens = OOTreeSet(), OOBTree()
     old.password_tokens["99999999999-mailed-before"] = ("someone", None)
     for record_id, record in storage.records.items():
-        payload = record.payload
-        del record.__dict__["_payload"]
-        record.__dict__["payload"] = payload
+        payload, moment, detail = record.payload, record.transaction_time, record.detail
+        del record.__dict__["_payload"], record.__dict__["_transaction_time"]
+        record.__dict__.update(payload=payload, transaction_time=moment, detail=detail)
         record._p_changed = True
         old.records[record_id] = record
         old.by_key[record.key] = record_id
@@ -75,6 +75,8 @@ def first_layout(storage: ClickBankStorage) -> ClickBankStorage:
         for item_no, entitlement in order.items.items():
             persistent = FirstLayoutEntitlement()
             persistent.__dict__.update(entitlement.__dict__)
+            del persistent.__dict__["_valid_until"]  # then a datetime
+            persistent.valid_until = entitlement.valid_until
             old.entitlements[(receipt, item_no)] = persistent
             if entitlement.email:
                 keys = old.entitlements_by_email.setdefault(
@@ -106,6 +108,9 @@ def snapshot(storage) -> dict:
             for receipt in ("AAAA1111", "BBBB2222", "DDDD4444")
         },
         "payloads": [r.payload for r in storage.records.values()],
+        "records": [
+            (r.transaction_time, r.detail, r.outcome) for r in storage.records.values()
+        ],
         "expiry": list(storage.expiry),
         "count": storage.record_count(),
     }

@@ -87,6 +87,8 @@ def unpack_payload(data: bytes) -> dict:
 class NotificationRecord(Persistent):
     """One received notification, as shown in the log."""
 
+    detail = ""  # set on the record only when there is one
+
     def __init__(self, record_id, key, notification, outcome, detail="", email=""):
         self.id = record_id
         self.key = key
@@ -100,7 +102,8 @@ class NotificationRecord(Persistent):
         self.attempt_count = notification.attempt_count
         self.email = email
         self.outcome = outcome
-        self.detail = detail
+        if detail:
+            self.detail = detail
         self.payload = notification.payload
 
     @property
@@ -111,6 +114,23 @@ class NotificationRecord(Persistent):
         if stored is not None:
             return stored
         return from_epoch_micros(self.id // 1000)
+
+    @property
+    def transaction_time(self) -> datetime:
+        """The notification's ``transactionTime``, with the offset it came with."""
+        self._p_activate()
+        stored = self.__dict__.get("_transaction_time")
+        if stored is None:  # a record of an earlier version: a datetime
+            return self.__dict__.get("transaction_time")
+        return datetime.fromisoformat(stored)
+
+    @transaction_time.setter
+    def transaction_time(self, value: datetime) -> None:
+        # Stored as its ISO text: a datetime carries its time zone's classes
+        # into the pickle, about 55 bytes more per record.
+        self._p_activate()
+        self.__dict__.pop("transaction_time", None)
+        self._transaction_time = value.isoformat()
 
     @property
     def payload(self) -> dict | None:

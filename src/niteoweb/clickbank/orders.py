@@ -76,6 +76,24 @@ class Entitlement:
         self.valid_until = None
 
     @property
+    def valid_until(self) -> datetime | None:
+        """Until when it gives access, as last derived (in UTC); None: no end.
+
+        Stored as microseconds since the epoch, like the events' times: an
+        aware datetime would carry its time zone in every pickle of the order
+        (about 85 bytes more). Entitlements of earlier versions hold a datetime.
+        """
+        state = self.__dict__
+        if "_valid_until" in state:
+            return _moment(state["_valid_until"])
+        return state.get("valid_until")
+
+    @valid_until.setter
+    def valid_until(self, value: datetime | None) -> None:
+        self.__dict__.pop("valid_until", None)
+        self._valid_until = epoch_micros(value)
+
+    @property
     def key(self) -> tuple[str, str]:
         """``(original receipt, itemNo)``."""
         return (self.original_receipt, self.item_no)
