@@ -78,9 +78,10 @@ def smtp(acceptance):
     """Messages received by the acceptance layer's SMTP server during this test."""
     from niteoweb.clickbank import mail
 
-    mail.OUTBOX.flush(30)  # mails of earlier tests arrive before this one starts
+    mail.flush(30)  # mails of earlier tests arrive before this one starts
     inbox = acceptance["smtp"]
     inbox.messages.clear()
+    inbox.peers.clear()
     return inbox
 
 
