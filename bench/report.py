@@ -6,7 +6,7 @@ KINDS = ("sale", "baseline-sale", "bill", "baseline-bill", "duplicate")
 #: The mail phases (see ``phases.MAIL_MODES``): series name → what the line says.
 MAIL_VARIANTS = {
     "no-mail": "with the mail off",
-    "thread": "with the mail sent from the Zope process (outbox thread)",
+    "no-smtp": "with the mail not sent over SMTP",
 }
 
 
@@ -201,8 +201,7 @@ def table(results: dict, derived: dict, rows: list) -> str:
             )
     lines += [
         "",
-        f"Zope RSS after the run: {results['rss_kib'] / 1024:.0f} MiB "
-        f"(mail sender process: {results.get('sender_rss_kib', 0) / 1024:.0f} MiB); "
+        f"Zope RSS after the run: {results['rss_kib'] / 1024:.0f} MiB; "
         f"mails received by the SMTP sink: {results['mails']} "
         f"({_per_mail_ms(results)} ms of the sink's CPU per mail)",
         "",

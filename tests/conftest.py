@@ -78,10 +78,9 @@ def smtp(acceptance):
     """Messages received by the acceptance layer's SMTP server during this test."""
     from niteoweb.clickbank import mail
 
-    mail.flush(30)  # mails of earlier tests arrive before this one starts
+    mail.OUTBOX.flush(30)  # mails of earlier tests arrive before this one starts
     inbox = acceptance["smtp"]
     inbox.messages.clear()
-    inbox.peers.clear()
     return inbox
 
 

@@ -33,7 +33,6 @@ from niteoweb.clickbank import _
 from niteoweb.clickbank import cron
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
-from niteoweb.clickbank import outbox
 from niteoweb.clickbank import processing
 from niteoweb.clickbank import spool
 from niteoweb.clickbank import sweep
@@ -405,7 +404,7 @@ class TestSpool:
         assert sending.suffix == ".sending"
         assert spool.claim(waiting) is None
         mailhost = api.portal.get_tool("MailHost")
-        outbox.send_stored(mailhost, self.WAITING, waiting)
+        mail._send_stored(mailhost, self.WAITING, waiting)
         assert mails == []
         assert spool.left_over() == []  # claimed a moment ago
         spool.remove(sending)

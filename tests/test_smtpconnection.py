@@ -15,7 +15,6 @@ from plone import api
 from zope.sendmail.mailer import SMTPMailer
 
 from niteoweb.clickbank import mail
-from niteoweb.clickbank import outbox
 from niteoweb.clickbank import smtpconnection
 from niteoweb.clickbank.smtpconnection import KeptConnection
 from niteoweb.clickbank.testing import free_port
@@ -212,7 +211,7 @@ class TestOutbox:
         monkeypatch.setattr(mail.spool, "directory", lambda: None)
         mailhost = mail._detached(portal.MailHost)
         for n in range(2):
-            outbox.send_stored(
+            mail._send_stored(
                 mailhost,
                 {
                     "body": "Welcome.",

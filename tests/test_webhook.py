@@ -17,7 +17,6 @@ from helpers import wait_for
 from niteoweb.clickbank import ins
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
-from niteoweb.clickbank import outbox
 from niteoweb.clickbank.storage import get_storage
 from niteoweb.clickbank.testing import SECRET_KEY
 
@@ -211,7 +210,7 @@ class TestMail:
         """A refused connection is tried again: the mail arrives on the retry."""
         monkeypatch.setattr(mail.OUTBOX, "retry_delays", (0.2, 0.2))
         attempts = []
-        original = outbox.send_message
+        original = mail._send
 
         def flaky(*args, **kwargs):
             attempts.append(1)
@@ -219,7 +218,7 @@ class TestMail:
                 raise ConnectionRefusedError("SMTP down")
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(outbox, "send_message", flaky)
+        monkeypatch.setattr(mail, "_send", flaky)
         assert send(webhook_url).json()["outcome"] == "created"
         assert mail.OUTBOX.flush(10)
         assert len(attempts) == 2

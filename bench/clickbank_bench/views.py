@@ -19,8 +19,8 @@ from Products.Five.browser import BrowserView
 from zope.interface import alsoProvides
 
 from niteoweb.clickbank import mail
-from niteoweb.clickbank import mailsender
 from niteoweb.clickbank import members
+from niteoweb.clickbank import smtpconnection
 from niteoweb.clickbank.browser.webhook import ClickBankView
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage import get_storage
@@ -116,8 +116,8 @@ def _count(result) -> int:
     return -1
 
 
-def _rss_kib(pid: int | str = "self") -> int:
-    with open(f"/proc/{pid}/status") as status:
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
@@ -169,9 +169,6 @@ class ControlView(BrowserView):
             "expiry_index": len(storage.expiry),
             "reset_requests": len(portal.portal_password_reset._requests),
             "rss_kib": _rss_kib(),
-            "sender_rss_kib": (
-                _rss_kib(mailsender.PROCESS.pid) if mailsender.PROCESS.pid else 0
-            ),
             "pid": os.getpid(),
             "cache_size": db.getCacheSize(),
             "retries": retries["count"],
@@ -225,16 +222,14 @@ class ControlView(BrowserView):
         mail.send_welcome = lambda member, language="EN": True
         return {"mail": "off"}
 
-    def mail_thread(self, data):
-        """The welcome mail sent from the outbox thread, not the sender process."""
+    def mail_no_smtp(self, data):
+        """Everything of the welcome mail but the SMTP conversation."""
         mail.send_welcome = _original_send_welcome
-        mail.flush(30)
-        mailsender.PROCESS.enabled = False
-        return {"mail": "thread"}
+        smtpconnection.KEPT.send = lambda mailer, fromaddr, toaddrs, message: None
+        return {"mail": "no-smtp"}
 
     def mail_on(self, data):
-        mail.flush(30)
-        mailsender.PROCESS.enabled = mailsender.switched_on()
+        smtpconnection.KEPT.__dict__.pop("send", None)
         mail.send_welcome = _original_send_welcome
         return {"mail": "on"}
 

@@ -2,11 +2,10 @@
 
 The mail is handed over only after the transaction has committed (an
 after-commit hook): a notification that fails and is rolled back sends nothing.
-It is then sent by a process of its own (:mod:`niteoweb.clickbank.mailsender`),
-or by a thread of this one (:mod:`niteoweb.clickbank.outbox`), so that
-ClickBank's request does not wait for the SMTP conversation; a mail server
-that is down or refuses the mail never costs a sale — the mail is tried three
-times over about ten seconds, then the failure is logged (the mail is kept, see
+It is then sent by a background thread (:class:`Outbox`), so that ClickBank's
+request does not wait for the SMTP conversation; a mail server that is down or
+refuses the mail never costs a sale — the mail is tried three times over about
+ten seconds, then the failure is logged (the mail is kept, see
 :mod:`niteoweb.clickbank.spool`, and tried again a quarter of an hour later)
 and the buyer can still use "Forgot your password?". The password is never
 mailed; the link leads to Plone's own password form.
@@ -20,8 +19,14 @@ import atexit
 import copy
 import functools
 import os
+import queue
 import signal
 import threading
+import time
+from email.charset import QP
+from email.charset import Charset
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formataddr
 from pathlib import Path
 from string import Template
@@ -35,8 +40,6 @@ from zope.component import getUtility
 from zope.interface import Invalid
 
 from niteoweb.clickbank import logger
-from niteoweb.clickbank import mailsender
-from niteoweb.clickbank import outbox
 from niteoweb.clickbank import passwordlinks
 from niteoweb.clickbank import sitetools
 from niteoweb.clickbank import smtpconnection
@@ -45,14 +48,17 @@ from niteoweb.clickbank.mailsettings import LANGUAGES
 from niteoweb.clickbank.mailsettings import REQUIRED_IN_BODY
 from niteoweb.clickbank.mailsettings import check_template
 from niteoweb.clickbank.mailsettings import field_names
-from niteoweb.clickbank.outbox import OUTBOX
-from niteoweb.clickbank.outbox import SMTP_POLICY  # noqa: F401 - its old place
-from niteoweb.clickbank.outbox import UTF8  # noqa: F401 - its old place
-from niteoweb.clickbank.outbox import Outbox  # noqa: F401 - its old place
 from niteoweb.clickbank.settings import record_name
 
 TEMPLATES = Path(__file__).parent / "emails"
 DEFAULT_LANGUAGE = "EN"
+
+# SMTP wants CRLF line ends; servers may refuse bare LF (RFC 5321).
+SMTP_POLICY = compat32.clone(linesep="\r\n")
+
+# Quoted-printable keeps the mostly-ASCII source of a mail readable.
+UTF8 = Charset("utf-8")
+UTF8.body_encoding = QP
 
 
 def mail_language(language: str | None) -> str:
@@ -119,15 +125,91 @@ def after_commit(callback, *args) -> None:
     transaction.get().addAfterCommitHook(callback, args)
 
 
-def flush(timeout: float = 10) -> bool:
-    """Wait until the mails handed over so far are sent (or given up)."""
-    return OUTBOX.flush(timeout) & mailsender.PROCESS.flush(timeout)
+class Outbox:
+    """Mails waiting for the SMTP server, sent one after the other by a thread.
+
+    A job is a callable that sends one mail. The thread starts with the first
+    job; a job that raises is tried again after each of ``retry_delays``
+    seconds, then given up with a warning. Jobs still waiting when the process
+    exits normally are sent first (for up to ten seconds); after a crash, the
+    copies :mod:`niteoweb.clickbank.spool` keeps are sent by the next process.
+    ``on_idle`` is called when no job has come for ``idle_seconds`` after the
+    last one (the outbox closes its SMTP connection then).
+    """
+
+    def __init__(
+        self,
+        retry_delays: tuple[float, ...] = (2, 8),
+        on_idle=None,
+        idle_seconds: float = smtpconnection.IDLE_SECONDS,
+    ):
+        self.retry_delays = retry_delays
+        self.on_idle = on_idle
+        self.idle_seconds = idle_seconds
+        self._jobs = queue.Queue()
+        self._thread = None
+        self._start_lock = threading.Lock()
+
+    def put(self, job) -> None:
+        """Send ``job`` as soon as the jobs before it are done."""
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._work, name="niteoweb.clickbank mail", daemon=True
+                )
+                self._thread.start()
+        self._jobs.put(job)
+
+    def flush(self, timeout: float = 10) -> bool:
+        """Wait until every job is done; False if some are left after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while self._jobs.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._jobs.unfinished_tasks
+
+    def _work(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                if self.on_idle is not None:
+                    try:
+                        self.on_idle()
+                    except Exception:  # noqa: BLE001 - never end the thread
+                        logger.exception("The outbox's idle hook failed.")
+                job = self._jobs.get()
+            try:
+                self._send(job)
+            finally:
+                self._jobs.task_done()
+
+    def _send(self, job) -> None:
+        for delay in (*self.retry_delays, None):
+            try:
+                job()
+                return
+            except Exception as error:  # noqa: BLE001 - the sale is saved; only log
+                if delay is None:
+                    logger.warning(
+                        "Welcome mail could not be sent (%s); the member was created.",
+                        type(error).__name__,
+                    )
+                    return
+                logger.info(
+                    "Welcome mail not sent yet (%s); trying again in %s s.",
+                    type(error).__name__,
+                    delay,
+                )
+                time.sleep(delay)
+
+
+#: The process's outbox for welcome mails.
+OUTBOX = Outbox(on_idle=smtpconnection.KEPT.close)
 
 
 @atexit.register
 def _flush_at_exit() -> None:
     OUTBOX.flush()
-    mailsender.PROCESS.close()
     smtpconnection.KEPT.close()
 
 
@@ -153,7 +235,7 @@ def flush_on_terminate(event=None) -> None:
         return
 
     def terminate(signum, frame):
-        flush(TERM_FLUSH_SECONDS)
+        OUTBOX.flush(TERM_FLUSH_SECONDS)
         if callable(previous):
             previous(signum, frame)
         elif previous != signal.SIG_IGN:
@@ -227,10 +309,9 @@ def _deliver(committed: bool, mailhost, body, recipient, sender, subject) -> Non
         return
     mail = {"body": body, "recipient": recipient, "sender": sender, "subject": subject}
     try:
-        path = spool.write(mail)
-        if mailsender.PROCESS.send(mailhost, mail, path):
-            return
-        job = functools.partial(outbox.send_stored, _detached(mailhost), mail, path)
+        job = functools.partial(
+            _send_stored, _detached(mailhost), mail, spool.write(mail)
+        )
     except Exception as error:  # noqa: BLE001 - the sale is saved; only log
         logger.warning(
             "Welcome mail could not be sent (%s); the member was created.",
@@ -238,6 +319,34 @@ def _deliver(committed: bool, mailhost, body, recipient, sender, subject) -> Non
         )
         return
     queue_delivery(job)
+
+
+def _send_stored(mailhost, mail: dict, path) -> None:
+    """Send a mail and forget its file; then the mails left waiting."""
+    if path is None:  # it could not be stored
+        _send(mailhost, **mail)
+    elif not _send_claimed(mailhost, mail, path):
+        return
+    _send_left_over(mailhost)
+
+
+def _send_claimed(mailhost, mail: dict, path) -> bool:
+    """Send the stored mail ``path`` and forget it; False if a sender has it.
+
+    The file is claimed first: if another process sent it meanwhile (as the
+    expiry sweep may, for a mail that waited long), this one does not. A mail
+    that cannot be sent goes back to wait, and the error is raised.
+    """
+    sending = spool.claim(path)
+    if sending is None:
+        return False
+    try:
+        _send(mailhost, **mail)
+    except Exception:
+        spool.release(sending)
+        raise
+    spool.remove(sending)
+    return True
 
 
 def send_left_over() -> int:
@@ -250,6 +359,35 @@ def send_left_over() -> int:
     waiting = len(spool.left_over())
     if waiting:
         mailhost = _detached(sitetools.tool("MailHost"))
-        queue_delivery(functools.partial(outbox.send_left_over_with, mailhost))
+        queue_delivery(functools.partial(_send_left_over, mailhost))
         logger.info("%d waiting welcome mail(s) handed to the outbox.", waiting)
     return waiting
+
+
+def _send_left_over(mailhost) -> None:
+    for left_path, left_mail in spool.left_over():
+        try:
+            if not _send_claimed(mailhost, left_mail, left_path):
+                continue  # another sender took it
+        except Exception as error:  # noqa: BLE001 - kept for a later try
+            logger.warning(
+                "A waiting welcome mail could not be sent (%s); it stays in %s.",
+                type(error).__name__,
+                left_path.parent,
+            )
+            continue
+        logger.info("A waiting welcome mail was sent.")
+
+
+def _send(mailhost, body, recipient, sender, subject) -> None:
+    """Send one welcome mail through ``mailhost`` (in the outbox thread)."""
+    mailhost.send(
+        # A message, not a string: MailHost would parse a string's first lines
+        # as headers ("Note: …" would vanish from the text).
+        MIMEText(body, "plain", UTF8, policy=SMTP_POLICY),
+        mto=recipient,
+        mfrom=sender,
+        subject=subject,
+        charset="utf-8",
+        immediate=True,
+    )

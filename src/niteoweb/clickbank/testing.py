@@ -5,10 +5,6 @@ plone.restapi and the secret key :data:`SECRET_KEY`. ``ACCEPTANCE_TESTING`` serv
 that site over real HTTP (waitress) and points its real MailHost at a real SMTP
 server on localhost (aiosmtpd) whose messages are in the layer resource
 ``"smtp"`` (an :class:`Inbox`).
-
-In these layers welcome mails are sent from the outbox thread of the test
-process, where tests can watch and change the sending; tests of the mail
-sender process turn it on (``mailsender.PROCESS.enabled``).
 """
 
 import asyncio
@@ -29,7 +25,6 @@ from plone.testing import zope as zope_testing
 from Products.MailHost.interfaces import IMailHost
 from zope.component import getSiteManager
 
-from niteoweb.clickbank import mailsender
 from niteoweb.clickbank import spool
 
 SECRET_KEY = "TESTKEY1234ABCD"  # noqa: S105 - the test layer's key
@@ -52,12 +47,8 @@ class ClickBankLayer(PloneSandboxLayer):
         self._spool = Path(tempfile.mkdtemp(prefix="clickbank-outbox-"))
         self._directory = spool.directory
         spool.directory = lambda: self._spool
-        self._process_enabled = mailsender.PROCESS.enabled
-        mailsender.PROCESS.enabled = False
 
     def tearDownZope(self, app):
-        mailsender.PROCESS.close()
-        mailsender.PROCESS.enabled = self._process_enabled
         spool.directory = self._directory
         shutil.rmtree(self._spool, ignore_errors=True)
 
@@ -94,21 +85,15 @@ def free_port() -> int:
 
 
 class Inbox:
-    """aiosmtpd handler keeping every message it receives, parsed.
-
-    ``peers`` holds the client's address of each message, in the same order
-    (one client port for the messages of one connection).
-    """
+    """aiosmtpd handler keeping every message it receives, parsed."""
 
     def __init__(self):
         self.messages = []
-        self.peers = []
         self.delay = 0.0  # seconds the server takes to accept a message
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd
         if self.delay:
             await asyncio.sleep(self.delay)
-        self.peers.append(session.peer)
         self.messages.append(
             email.message_from_bytes(envelope.content, policy=email.policy.default)
         )
