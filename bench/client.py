@@ -19,6 +19,7 @@ from datetime import datetime
 from datetime import timedelta
 
 import plan
+from clickbank_bench.gcpauses import HEADER as GC_HEADER
 
 from niteoweb.clickbank import ins
 from niteoweb.clickbank.simulator import build_notification
@@ -26,7 +27,6 @@ from niteoweb.clickbank.simulator import build_notification
 WEBHOOK = "@@clickbank"
 BASELINE = "@@clickbank-bench-baseline"
 PROFILED = "@@clickbank-bench-profiled"
-GC_HEADER = "X-Bench-GC"  # clickbank_bench.gcpauses
 
 
 @dataclass(frozen=True)
@@ -221,6 +221,7 @@ def summary(samples: list[Sample]) -> dict:
     if not times:
         return {"n": 0}
     mean = statistics.fmean(times)
+    full_gc_ms = sum(s.gc_ms[2] for s in samples)
 
     def pct(p):
         return 1000 * times[min(len(times) - 1, round(p / 100 * (len(times) - 1)))]
@@ -237,8 +238,7 @@ def summary(samples: list[Sample]) -> dict:
         # Collections inside the requests: young ones (generations 0 and 1)
         # and full ones, which cost 100 ms or more and land where chance puts them.
         "gc_young_ms": sum(s.gc_ms[0] + s.gc_ms[1] for s in samples) / len(times),
-        "gc_full_ms": sum(s.gc_ms[2] for s in samples),
+        "gc_full_ms": full_gc_ms,
         "gc_full_n": sum(s.gc_ms[2] > 0 for s in samples),
-        "mean_ms_without_full_gc": 1000 * mean
-        - sum(s.gc_ms[2] for s in samples) / len(times),
+        "mean_ms_without_full_gc": 1000 * mean - full_gc_ms / len(times),
     }

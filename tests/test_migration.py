@@ -17,6 +17,8 @@ from zope.annotation.interfaces import IAnnotations
 from zope.component.hooks import getSite
 from zope.component.hooks import setSite
 
+from helpers import earlier_entitlement_state
+from helpers import earlier_record_state
 from helpers import notification
 from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import ins
@@ -59,9 +61,10 @@ def first_layout(storage: ClickBankStorage) -> ClickBankStorage:
     old.expiry, old.password_tokens = OOTreeSet(), OOBTree()
     old.password_tokens["99999999999-mailed-before"] = ("someone", None)
     for record_id, record in storage.records.items():
-        payload, moment, detail = record.payload, record.transaction_time, record.detail
-        del record.__dict__["_payload"], record.__dict__["_transaction_time"]
-        record.__dict__.update(payload=payload, transaction_time=moment, detail=detail)
+        state = earlier_record_state(record)
+        state["payload"] = record.payload
+        del state["_payload"]
+        record.__setstate__(state)
         record._p_changed = True
         old.records[record_id] = record
         old.by_key[record.key] = record_id
@@ -74,9 +77,7 @@ def first_layout(storage: ClickBankStorage) -> ClickBankStorage:
             old.receipt_events[receipt] = order.events
         for item_no, entitlement in order.items.items():
             persistent = FirstLayoutEntitlement()
-            persistent.__dict__.update(entitlement.__dict__)
-            del persistent.__dict__["_valid_until"]  # then a datetime
-            persistent.valid_until = entitlement.valid_until
+            persistent.__dict__.update(earlier_entitlement_state(entitlement))
             old.entitlements[(receipt, item_no)] = persistent
             if entitlement.email:
                 keys = old.entitlements_by_email.setdefault(

@@ -12,6 +12,8 @@ from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
 
+from helpers import earlier_entitlement_state
+from helpers import earlier_record_state
 from helpers import payload
 from niteoweb.clickbank import ins
 from niteoweb.clickbank.ledger import NotificationRecord
@@ -44,12 +46,9 @@ def test_record_without_detail_stores_none():
 
 
 def test_record_of_an_earlier_version_is_read_and_rewritten():
-    record = _record()
-    state = dict(record.__dict__)
-    del state["_transaction_time"]
-    state.update(transaction_time=VENDOR_TIME, detail="")
     old = NotificationRecord.__new__(NotificationRecord)
-    old.__setstate__(state)
+    old.__setstate__(earlier_record_state(_record()))
+    assert isinstance(old.__dict__["transaction_time"], datetime)
     assert old.transaction_time == VENDOR_TIME
     assert old.detail == ""
     later = VENDOR_TIME + timedelta(hours=1)
@@ -60,10 +59,8 @@ def test_record_of_an_earlier_version_is_read_and_rewritten():
 
 def test_record_pickle_is_smaller_than_with_a_datetime():
     record = _record()
+    old_state = earlier_record_state(record)
     state = record.__getstate__()
-    old_state = dict(state)
-    del old_state["_transaction_time"]
-    old_state.update(transaction_time=VENDOR_TIME, detail="")
     assert len(pickle.dumps(old_state, 3)) - len(pickle.dumps(state, 3)) >= 50
 
 
@@ -76,9 +73,7 @@ def test_entitlement_end_is_stored_as_microseconds():
     assert entitlement.valid_until.tzinfo is UTC
     assert isinstance(entitlement.__dict__["_valid_until"], int)
     assert "valid_until" not in entitlement.__dict__
-    old = dict(entitlement.__dict__)
-    del old["_valid_until"]
-    old["valid_until"] = VENDOR_TIME
+    old = earlier_entitlement_state(entitlement)
     assert len(pickle.dumps(old, 3)) - len(pickle.dumps(entitlement.__dict__, 3)) >= 60
 
 
@@ -99,6 +94,6 @@ def test_entitlement_of_an_earlier_version_is_read_and_rewritten():
     assert old.valid_until is None
     assert "valid_until" not in old.__dict__
     old_without = Entitlement.__new__(Entitlement)
-    old_without.__dict__.update(old.__dict__, valid_until=None)
-    del old_without.__dict__["_valid_until"]
+    old_without.__dict__.update(earlier_entitlement_state(old))
+    assert old_without.__dict__["valid_until"] is None
     assert old_without.valid_until is None
