@@ -113,7 +113,9 @@ def side_by_side(instance, buyers: dict, base, sales: int, bills: int,
             series[f"duplicate@{site}"] = [
                 Request("duplicate", r.path, r.body) for r in again
             ]
-    return client.interleaved(instance.port, str(instance.datafs), series, block)
+    return client.interleaved(
+        instance.port, str(instance.datafs), series, block, pid=instance.pid
+    )
 
 
 def warm_up(instance, buyers: dict, base, count: int) -> dict:
@@ -164,7 +166,9 @@ def mail_off(instance, pool: Buyers, base, count: int, block: int = 1,
                 for i in pool.new(count)
             ],
         }
-        return client.interleaved(instance.port, str(instance.datafs), series, block)
+        return client.interleaved(
+            instance.port, str(instance.datafs), series, block, pid=instance.pid
+        )
     finally:
         instance.control("mail-on", site)
 

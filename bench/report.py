@@ -24,6 +24,10 @@ def derive(results: dict) -> dict:
     """
     s = results["summary"]
 
+    def extra_cpu(kind, than):  # Zope CPU ms per request beyond the other's
+        mine, other = s[kind].get("zope_cpu_ms"), s[than].get("zope_cpu_ms")
+        return None if mine is None or other is None else mine - other
+
     def faster(kind, than, stat="mean_ms"):  # throughput of kind / of than
         return _ratio(s[than][stat], s[kind][stat])
 
@@ -53,6 +57,9 @@ def derive(results: dict) -> dict:
             - s[f"baseline-sale@{site}"]["bytes_mean"],
             "bill_extra_bytes": s[f"bill@{site}"]["bytes_mean"]
             - s[f"baseline-bill@{site}"]["bytes_mean"],
+            # All Zope threads, the outbox's included (see client.interleaved).
+            "sale_extra_cpu_ms": extra_cpu(f"sale@{site}", f"baseline-sale@{site}"),
+            "bill_extra_cpu_ms": extra_cpu(f"bill@{site}", f"baseline-bill@{site}"),
         }
         growth = results.get("growth", {})
         sale, plone = growth.get(f"sale@{site}"), growth.get(f"baseline-sale@{site}")
@@ -72,6 +79,9 @@ def derive(results: dict) -> dict:
             derived[key] = faster(sale, baseline)
             derived[f"{key}_no_full_gc"] = faster(
                 sale, baseline, "mean_ms_without_full_gc"
+            )
+            derived[f"sale_extra_cpu_ms_{variant.replace('-', '_')}"] = extra_cpu(
+                sale, baseline
             )
     derived["scale"] = {
         kind: slower(f"{kind}@large", f"{kind}@small") for kind in KINDS
@@ -136,14 +146,16 @@ def table(results: dict, derived: dict, rows: list) -> str:
         f"-- one client, series in turns; small site {sizes['small']} members, "
         f"large site {sizes['large']} (ledgers of the same size) --",
         f"{'':30}{'n':>5}{'mean ms':>9}{'median':>9}{'p95':>8}{'/s':>7}"
-        f"{'Data.fs B':>11}{'gc ms':>7}{'full gc':>13}",
+        f"{'Data.fs B':>11}{'gc ms':>7}{'full gc':>13}{'Zope cpu':>10}",
     ]
     for kind, s in results["summary"].items():
         full = f"{s['gc_full_n']} / {s['gc_full_ms']:.0f} ms" if s["gc_full_n"] else "-"
+        cpu = s.get("zope_cpu_ms")
         lines.append(
             f"{kind:30}{s['n']:>5}{s['mean_ms']:>9.1f}{s['median_ms']:>9.1f}"
             f"{s['p95_ms']:>8.1f}{s['per_second']:>7.1f}{s['bytes_mean']:>11.0f}"
             f"{s['gc_young_ms']:>7.2f}{full:>13}"
+            f"{'-' if cpu is None else f'{cpu:.1f}':>10}"
         )
     c = results["concurrency"]
     lines += [
@@ -224,6 +236,22 @@ def table(results: dict, derived: dict, rows: list) -> str:
                 f"small: SALE {label} {derived[key]:.2f} "
                 f"(without full gc {derived[f'{key}_no_full_gc']:.2f})"
             )
+    cpu = [
+        f"SALE {d['sale_extra_cpu_ms']:+.2f}, BILL {d['bill_extra_cpu_ms']:+.2f}"
+        for d in (derived["small"],)
+        if d.get("sale_extra_cpu_ms") is not None
+        and d.get("bill_extra_cpu_ms") is not None
+    ]
+    cpu += [
+        f"SALE {label} {value:+.2f}"
+        for variant, label in MAIL_VARIANTS.items()
+        if (value := derived.get(f"sale_extra_cpu_ms_{variant.replace('-', '_')}"))
+        is not None
+    ]
+    if cpu:
+        lines.append(
+            "small: Zope CPU ms per request beyond the baseline: " + "; ".join(cpu)
+        )
     lines.append(
         "large/small: "
         + "  ".join(

@@ -168,6 +168,11 @@ class Instance:
         finally:
             connection.close()
 
+    @property
+    def pid(self) -> int | None:
+        """The process id of the running Zope, if it runs."""
+        return self.server.pid if self.server is not None else None
+
     def sink_cpu_seconds(self) -> float:
         """CPU seconds the mail sink has used so far (Linux)."""
         fields = Path(f"/proc/{self.sink.pid}/stat").read_text().rsplit(")", 1)[1]
