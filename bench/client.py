@@ -273,8 +273,12 @@ def summary(samples: list[Sample]) -> dict:
         "gc_full_ms": full_gc_ms,
         "gc_full_n": sum(s.gc_ms[2] > 0 for s in samples),
         "mean_ms_without_full_gc": 1000 * mean - full_gc_ms / len(times),
-        # All of Zope's threads, per request (None without /proc).
+        # All of Zope's threads, per request (None without /proc); a full
+        # collection's pause is CPU time too, and lands where chance puts it.
         "zope_cpu_ms": statistics.fmean(cpu)
         if (cpu := [s.cpu_ms for s in samples if s.cpu_ms is not None])
+        else None,
+        "zope_cpu_ms_without_full_gc": statistics.fmean(cpu) - full_gc_ms / len(times)
+        if cpu
         else None,
     }
