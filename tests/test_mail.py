@@ -64,6 +64,17 @@ def buyer(portal):
     return members.create("buyer@example.com", "José Müller")
 
 
+def gone_pid() -> int:
+    """The id of a process that has ended (killed while sending, say)."""
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(finished.stdout)
+
+
 def parse(message) -> email.message.EmailMessage:
     """A message as the MailHost got it, parsed."""
     raw = message if isinstance(message, bytes) else message.encode("utf-8")
@@ -424,13 +435,7 @@ class TestSpool:
 
     def test_mail_of_a_killed_sender_is_sent_with_the_next(self, buyer, mails):
         """Its process is gone (killed while sending): no hour to wait."""
-        finished = subprocess.run(
-            [sys.executable, "-c", "import os; print(os.getpid())"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        self.claimed_by(int(finished.stdout))
+        self.claimed_by(gone_pid())
         self.assert_sent_with_the_next_mail(buyer, mails)
 
     def test_mail_claimed_before_a_restart_is_sent_again(
@@ -466,6 +471,13 @@ class TestSpool:
         assert summary.endswith(", 1 waiting mail(s) handed to the outbox")
         assert sweep.run(get_settings()).left_mails == 0
         spool.remove(mine)
+
+    def test_sweep_sends_a_mail_of_a_killed_sender(self, portal, mails):
+        """Claimed after this process started, by a sender that is gone now."""
+        self.claimed_by(gone_pid())
+        assert sweep.run(get_settings()).left_mails == 1
+        assert [parse(m)["To"] for m in mails] == ["earlier@example.com"]
+        assert list(spool.directory().glob("*")) == []
 
     def test_mail_the_server_refuses_stays_for_later(self, buyer, mails, caplog):
         """A mail that cannot be sent keeps its file, for the next restart."""

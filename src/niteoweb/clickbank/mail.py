@@ -356,16 +356,23 @@ def send_left_over() -> int:
     welcome mail anyway; the expiry sweep calls this so that they do not wait
     for a sale. The site's MailHost sends them.
     """
-    waiting = len(spool.left_over())
+    waiting = spool.left_over()
     if waiting:
         mailhost = _detached(sitetools.tool("MailHost"))
-        queue_delivery(functools.partial(_send_left_over, mailhost))
-        logger.info("%d waiting welcome mail(s) handed to the outbox.", waiting)
-    return waiting
+        queue_delivery(functools.partial(_send_left_over, mailhost, waiting))
+        logger.info("%d waiting welcome mail(s) handed to the outbox.", len(waiting))
+    return len(waiting)
 
 
-def _send_left_over(mailhost) -> None:
-    for left_path, left_mail in spool.left_over():
+def _send_left_over(mailhost, waiting: list | None = None) -> None:
+    """Send ``waiting`` (``spool.left_over()``'s list), by default read now.
+
+    Each file is claimed before it is sent: one another sender took since the
+    list was made is skipped.
+    """
+    if waiting is None:
+        waiting = spool.left_over()
+    for left_path, left_mail in waiting:
         try:
             if not _send_claimed(mailhost, left_mail, left_path):
                 continue  # another sender took it
