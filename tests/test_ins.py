@@ -1093,7 +1093,7 @@ def decode_reason(payload) -> str:
 )
 def test_nesting_of_32_is_accepted_and_33_refused(text):
     """MAX_DEPTH counts the containers, the notification object included."""
-    assert ins._depth(nested(32, text)) == 32
+    assert nesting._depth(nested(32, text)) == 32
     assert decode_reason(nested(32, text)) == ""
     assert decode_reason(nested(33, text)) == "plaintext is nested too deeply"
 
@@ -1132,12 +1132,12 @@ def test_text_nesting_is_the_object_nesting(tree, ensure_ascii, indent, encoding
         plaintext = text.encode(encoding)
     except UnicodeEncodeError:
         plaintext = text.encode("utf-8")
-    depth = ins._depth(payload)
+    depth = nesting._depth(payload)
     for limit in range(depth):
-        assert ins._nested_too_deeply(plaintext, payload, limit)
+        assert nesting._nested_too_deeply(plaintext, payload, limit)
     with mock.patch.object(nesting, "_depth", side_effect=AssertionError("walked")):
         for limit in range(depth, depth + 2):
-            assert not ins._nested_too_deeply(plaintext, payload, limit)
+            assert not nesting._nested_too_deeply(plaintext, payload, limit)
 
 
 @pytest.mark.parametrize("cls", [ins.Address, ins.PaymentPlan, ins.LineItem])

@@ -32,10 +32,7 @@ from Crypto.Util.Padding import unpad
 from niteoweb.clickbank.errors import BodyTooLargeError
 from niteoweb.clickbank.errors import NotConfiguredError
 from niteoweb.clickbank.errors import POSTVerificationFailedError
-from niteoweb.clickbank.nesting import _AS_BRACES  # noqa: F401
-from niteoweb.clickbank.nesting import _NOT_MARKS  # noqa: F401
 from niteoweb.clickbank.nesting import MAX_DEPTH  # noqa: F401
-from niteoweb.clickbank.nesting import _depth  # noqa: F401
 from niteoweb.clickbank.nesting import _nested_too_deeply
 from niteoweb.clickbank.notification import Address
 from niteoweb.clickbank.notification import Contact

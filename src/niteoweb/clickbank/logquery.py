@@ -25,7 +25,6 @@ from itertools import islice
 from niteoweb.clickbank.ledger import OUTCOMES
 from niteoweb.clickbank.ledger import NotificationRecord
 from niteoweb.clickbank.ledger import record_ids
-from niteoweb.clickbank.logsummary import _iso  # noqa: F401
 from niteoweb.clickbank.logsummary import entitlement_summary  # noqa: F401
 from niteoweb.clickbank.logsummary import payload_json  # noqa: F401
 from niteoweb.clickbank.logsummary import summary  # noqa: F401

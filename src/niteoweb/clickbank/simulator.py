@@ -26,7 +26,6 @@ from datetime import timedelta
 from typing import Any
 
 from niteoweb.clickbank.errors import POSTVerificationFailedError
-from niteoweb.clickbank.httppost import _NoRedirect  # noqa: F401
 from niteoweb.clickbank.httppost import post
 from niteoweb.clickbank.ins import encrypt
 from niteoweb.clickbank.ins import parse_transaction_time
