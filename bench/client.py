@@ -20,6 +20,7 @@ from datetime import timedelta
 
 import plan
 from clickbank_bench.gcpauses import HEADER as GC_HEADER
+from server import cpu_seconds
 
 from niteoweb.clickbank import ins
 from niteoweb.clickbank.simulator import build_notification
@@ -153,24 +154,6 @@ class Client:
         self.connection.close()
 
 
-def cpu_seconds(pid: int | None) -> float | None:
-    """CPU time all threads of process ``pid`` have used so far (Linux); None.
-
-    Read from the scheduler's nanosecond counters of each thread: the ticks
-    of ``/proc/<pid>/stat`` (10 ms) are too coarse for a block of requests.
-    """
-    if pid is None:
-        return None
-    total = 0
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/schedstat") as stats:
-                total += int(stats.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return total / 1e9
-
-
 def interleaved(
     port: int,
     datafs: str,
@@ -254,6 +237,8 @@ def summary(samples: list[Sample]) -> dict:
         return {"n": 0}
     mean = statistics.fmean(times)
     full_gc_ms = sum(s.gc_ms[2] for s in samples)
+    cpu = [s.cpu_ms for s in samples if s.cpu_ms is not None]
+    cpu_ms = statistics.fmean(cpu) if cpu else None
 
     def pct(p):
         return 1000 * times[min(len(times) - 1, round(p / 100 * (len(times) - 1)))]
@@ -275,10 +260,8 @@ def summary(samples: list[Sample]) -> dict:
         "mean_ms_without_full_gc": 1000 * mean - full_gc_ms / len(times),
         # All of Zope's threads, per request (None without /proc); a full
         # collection's pause is CPU time too, and lands where chance puts it.
-        "zope_cpu_ms": statistics.fmean(cpu)
-        if (cpu := [s.cpu_ms for s in samples if s.cpu_ms is not None])
-        else None,
-        "zope_cpu_ms_without_full_gc": statistics.fmean(cpu) - full_gc_ms / len(times)
-        if cpu
-        else None,
+        "zope_cpu_ms": cpu_ms,
+        "zope_cpu_ms_without_full_gc": None
+        if cpu_ms is None
+        else cpu_ms - full_gc_ms / len(times),
     }

@@ -270,6 +270,6 @@ def table(results: dict, derived: dict, rows: list) -> str:
 
 
 def _per_mail_ms(results: dict) -> str:
-    if not results.get("mails") or "sink_cpu_s" not in results:
+    if not results.get("mails") or results.get("sink_cpu_s") is None:
         return "?"
     return f"{results['sink_cpu_s'] * 1000 / results['mails']:.2f}"
