@@ -10,6 +10,11 @@ MAIL_VARIANTS = {
 }
 
 
+def _mail_key(name: str, variant: str) -> str:
+    """The key of a figure of a mail phase: ``sale_ratio`` + ``no-smtp`` …"""
+    return f"{name}_{variant.replace('-', '_')}"
+
+
 def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")
 
@@ -76,14 +81,12 @@ def derive(results: dict) -> dict:
     for variant in MAIL_VARIANTS:  # SALE vs baseline in the mail phases
         sale, baseline = f"sale-{variant}@small", f"baseline-sale-{variant}@small"
         if sale in s:
-            key = f"sale_ratio_{variant.replace('-', '_')}"
+            key = _mail_key("sale_ratio", variant)
             derived[key] = faster(sale, baseline)
             derived[f"{key}_no_full_gc"] = faster(
                 sale, baseline, "mean_ms_without_full_gc"
             )
-            derived[f"sale_extra_cpu_ms_{variant.replace('-', '_')}"] = extra_cpu(
-                sale, baseline
-            )
+            derived[_mail_key("sale_extra_cpu_ms", variant)] = extra_cpu(sale, baseline)
     derived["scale"] = {
         kind: slower(f"{kind}@large", f"{kind}@small") for kind in KINDS
     }
@@ -231,24 +234,21 @@ def table(results: dict, derived: dict, rows: list) -> str:
             f"  duplicate {d['duplicate_speedup']:.1f}x faster than SALE"
         )
     for variant, label in MAIL_VARIANTS.items():
-        key = f"sale_ratio_{variant.replace('-', '_')}"
+        key = _mail_key("sale_ratio", variant)
         if key in derived:
             lines.append(
                 f"small: SALE {label} {derived[key]:.2f} "
                 f"(without full gc {derived[f'{key}_no_full_gc']:.2f})"
             )
-    cpu = [
-        f"SALE {d['sale_extra_cpu_ms']:+.2f}, BILL {d['bill_extra_cpu_ms']:+.2f}"
-        for d in (derived["small"],)
-        if d.get("sale_extra_cpu_ms") is not None
-        and d.get("bill_extra_cpu_ms") is not None
-    ]
-    cpu += [
-        f"SALE {label} {value:+.2f}"
-        for variant, label in MAIL_VARIANTS.items()
-        if (value := derived.get(f"sale_extra_cpu_ms_{variant.replace('-', '_')}"))
-        is not None
-    ]
+    small = derived["small"]
+    sale_cpu, bill_cpu = small.get("sale_extra_cpu_ms"), small.get("bill_extra_cpu_ms")
+    cpu = []
+    if sale_cpu is not None and bill_cpu is not None:
+        cpu.append(f"SALE {sale_cpu:+.2f}, BILL {bill_cpu:+.2f}")
+    for variant, label in MAIL_VARIANTS.items():
+        value = derived.get(_mail_key("sale_extra_cpu_ms", variant))
+        if value is not None:
+            cpu.append(f"SALE {label} {value:+.2f}")
     if cpu:
         lines.append(
             "small: Zope CPU ms per request beyond the baseline (full gc left out): "
