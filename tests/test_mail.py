@@ -6,6 +6,7 @@ import email.policy
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -334,7 +335,10 @@ class TestSpool:
     @pytest.fixture(autouse=True)
     def _empty(self):
         for path in spool.directory().glob("*"):
-            path.unlink()
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
     def test_sent_mail_leaves_no_file(self, buyer, mails):
         assert mail.send_welcome(buyer, "EN") is True

@@ -1,6 +1,7 @@
 """The outbox's kept SMTP connection, against a real SMTP server on localhost."""
 
 import asyncio
+import json
 import os
 import resource
 import smtplib
@@ -16,6 +17,7 @@ from zope.sendmail.mailer import SMTPMailer
 
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import smtpconnection
+from niteoweb.clickbank import spool
 from niteoweb.clickbank.smtpconnection import KeptConnection
 from niteoweb.clickbank.testing import free_port
 
@@ -31,6 +33,8 @@ class Server:
         self.quits = []
         self.logins = []
         self.refuse = set()  # recipients answered 550
+        self.busy = set()  # recipients answered 450 (try again later)
+        self.recipients = []  # every RCPT, accepted or not
         self.hang_up_after_data = False
         self._sessions = {}
 
@@ -43,8 +47,11 @@ class Server:
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+        self.recipients.append(address)
         if address in self.refuse:
-            return "550 no such user"
+            return f"550 no such user {address}"
+        if address in self.busy:
+            return "450 mailbox busy"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -224,6 +231,136 @@ class TestOutbox:
         assert [connection for connection, _ in server.mails] == [1, 1]
         smtpconnection.KEPT.close()
         assert wait_for(lambda: server.quits == [1])
+
+
+class TestRefusedMails:
+    """Waiting mails the server refuses: for good, for now, or all of them."""
+
+    @pytest.fixture
+    def outbox(self, tmp_path, monkeypatch):
+        """An empty outbox folder; files in it count as left by an earlier process."""
+        folder = tmp_path / spool.DIRECTORY_NAME
+        folder.mkdir()
+        monkeypatch.setattr(spool, "directory", lambda: folder)
+        monkeypatch.setattr(spool, "STARTED", time.time() + 3600)
+        return folder
+
+    @pytest.fixture
+    def mailhost(self, portal, mailer):
+        yield mail._detached(portal.MailHost)
+        smtpconnection.KEPT.close()
+
+    def waiting(self, *recipients):
+        """Stored mails for ``recipients``, oldest first, as ``left_over`` has them."""
+        for recipient in recipients:
+            spool.write(
+                {
+                    "body": "Welcome.",
+                    "recipient": recipient,
+                    "sender": "Shop <shop@example.org>",
+                    "subject": "Welcome",
+                }
+            )
+        return spool.left_over()
+
+    def test_mail_refused_for_good_is_kept_aside(
+        self, outbox, mailhost, server, caplog
+    ):
+        """No such user: not tried again, kept in ``undeliverable``; others go."""
+        server.refuse.add("nobody@example.com")
+        mail._send_left_over(mailhost, self.waiting("nobody@example.com", "b@x.org"))
+        assert [to for _, to in server.mails] == [["b@x.org"]]
+        (kept,) = (outbox / spool.UNDELIVERABLE_NAME).iterdir()
+        assert json.loads(kept.read_text())["recipient"] == "nobody@example.com"
+        assert kept.stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in outbox.iterdir()] == [spool.UNDELIVERABLE_NAME]
+        assert "refused a welcome mail for good (550 SMTPRecipientsRefused)" in (
+            caplog.text
+        )
+        assert "nobody@example.com" not in caplog.text  # the server's words
+        # Neither the next mails nor the sweep's runs try it again.
+        assert spool.left_over() == []
+        assert mail.send_left_over() == 0
+        assert server.recipients == ["nobody@example.com", "b@x.org"]
+
+    def test_new_mail_refused_for_good_is_not_tried_again(
+        self, outbox, mailhost, server, caplog
+    ):
+        """The outbox's three attempts are for servers that may come back."""
+        server.refuse.add("nobody@example.com")
+        outbox_thread = mail.Outbox(retry_delays=(0, 0))
+        letter = {
+            "body": "Welcome.",
+            "recipient": "nobody@example.com",
+            "sender": "shop@example.org",
+            "subject": "Welcome",
+        }
+        stored = spool.write(letter)
+        outbox_thread.put(lambda: mail._send_stored(mailhost, letter, stored))
+        assert outbox_thread.flush(5)
+        assert server.recipients == ["nobody@example.com"]
+        assert "could not be sent" not in caplog.text
+        assert (outbox / spool.UNDELIVERABLE_NAME / stored.name).exists()
+
+    def test_mail_refused_for_now_waits(self, outbox, mailhost, server, caplog):
+        """A 4xx reply may pass: the mail goes back to wait, the run ends."""
+        server.busy.add("busy@example.com")
+        mail._send_left_over(mailhost, self.waiting("busy@example.com", "b@x.org"))
+        assert server.mails == []
+        assert sorted(p.suffix for p in outbox.iterdir()) == [".json", ".json"]
+        assert "Waiting welcome mails could not be sent (SMTPRecipientsRefused); " in (
+            caplog.text
+        )
+        assert "2 stay in" in caplog.text
+        server.busy.clear()
+        mail._send_left_over(mailhost)
+        assert sorted(to for _, (to,) in server.mails) == [
+            "b@x.org",
+            "busy@example.com",
+        ]
+        assert list(outbox.iterdir()) == []
+
+    def test_server_down_costs_one_attempt(
+        self, outbox, portal, mailer, server, caplog, monkeypatch
+    ):
+        """Not one connection attempt (and timeout) and one warning per mail."""
+        waiting = self.waiting("a@x.org", "b@x.org", "c@x.org")
+        api.portal.set_registry_record("plone.smtp_port", free_port())
+        attempts = []
+        connect = smtpconnection._connect
+        monkeypatch.setattr(
+            smtpconnection,
+            "_connect",
+            lambda mailer: attempts.append(mailer) or connect(mailer),
+        )
+        mail._send_left_over(mail._detached(portal.MailHost), waiting)
+        assert len(attempts) == 1
+        warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+        assert [r.getMessage().split(";")[0] for r in warnings] == [
+            "Waiting welcome mails could not be sent (ConnectionRefusedError)"
+        ]
+        assert "3 stay in" in caplog.text
+        assert sorted(p.suffix for p in outbox.iterdir()) == [".json"] * 3
+        # The server is back: the next run sends them all, oldest first.
+        api.portal.set_registry_record("plone.smtp_port", server.port)
+        mail._send_left_over(mail._detached(portal.MailHost))
+        assert [to for _, (to,) in server.mails] == ["a@x.org", "b@x.org", "c@x.org"]
+        assert list(outbox.iterdir()) == []
+        smtpconnection.KEPT.close()
+
+    def test_refused_for_good(self):
+        """Which failures concern the mail itself, and which the server."""
+        refused = smtplib.SMTPRecipientsRefused
+        assert mail.refused_for_good(refused({"a@x.org": (550, b"no")})) == 550
+        assert mail.refused_for_good(refused({"a@x.org": (450, b"busy")})) is None
+        both = refused({"a@x.org": (550, b"no"), "b@x.org": (451, b"later")})
+        assert mail.refused_for_good(both) is None
+        assert mail.refused_for_good(smtplib.SMTPDataError(554, b"spam")) == 554
+        assert mail.refused_for_good(smtplib.SMTPDataError(451, b"later")) is None
+        sender = smtplib.SMTPSenderRefused(553, b"no relay", "shop@example.org")
+        assert mail.refused_for_good(sender) is None
+        assert mail.refused_for_good(smtplib.SMTPAuthenticationError(535, b"")) is None
+        assert mail.refused_for_good(ConnectionRefusedError()) is None
 
 
 class TestReadable:

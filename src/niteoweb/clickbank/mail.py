@@ -7,8 +7,10 @@ request does not wait for the SMTP conversation; a mail server that is down or
 refuses the mail never costs a sale — the mail is tried three times over about
 ten seconds, then the failure is logged (the mail is kept, see
 :mod:`niteoweb.clickbank.spool`, and tried again a quarter of an hour later)
-and the buyer can still use "Forgot your password?". The password is never
-mailed; the link leads to Plone's own password form.
+and the buyer can still use "Forgot your password?". A mail the server refuses
+for good (a 5xx reply to its recipient or its content) is not tried again: it
+is kept aside with a warning. The password is never mailed; the link leads to
+Plone's own password form.
 
 The text is the admin's (Site Setup → ClickBank → Welcome mails) for the order
 language when set, else the built-in ``emails/welcome-<language>.txt``; orders in
@@ -21,6 +23,7 @@ import functools
 import os
 import queue
 import signal
+import smtplib
 import threading
 import time
 from email.charset import QP
@@ -325,28 +328,65 @@ def _send_stored(mailhost, mail: dict, path) -> None:
     """Send a mail and forget its file; then the mails left waiting."""
     if path is None:  # it could not be stored
         _send(mailhost, **mail)
-    elif not _send_claimed(mailhost, mail, path):
+    elif _send_claimed(mailhost, mail, path) == TAKEN:
         return
     _send_left_over(mailhost)
 
 
-def _send_claimed(mailhost, mail: dict, path) -> bool:
-    """Send the stored mail ``path`` and forget it; False if a sender has it.
+#: What became of a stored mail a sender tried (:func:`_send_claimed`).
+SENT, TAKEN, REFUSED = "sent", "taken by another sender", "refused for good"
+
+
+def _send_claimed(mailhost, mail: dict, path) -> str:
+    """Send the stored mail ``path`` and forget it; :data:`SENT` if it was sent.
 
     The file is claimed first: if another process sent it meanwhile (as the
-    expiry sweep may, for a mail that waited long), this one does not. A mail
-    that cannot be sent goes back to wait, and the error is raised.
+    expiry sweep may, for a mail that waited long), this one does not
+    (:data:`TAKEN`). A mail the SMTP server refused for good is kept aside
+    (:func:`niteoweb.clickbank.spool.give_up`) with a warning, and not tried
+    again (:data:`REFUSED`). Any other failure puts the mail back to wait, and
+    the error is raised.
     """
     sending = spool.claim(path)
     if sending is None:
-        return False
+        return TAKEN
     try:
         _send(mailhost, **mail)
-    except Exception:
-        spool.release(sending)
-        raise
+    except Exception as error:
+        code = refused_for_good(error)
+        if code is None:
+            spool.release(sending)
+            raise
+        kept = spool.give_up(sending)
+        if kept is None:
+            raise
+        # The server's words may hold the address: only its code is logged.
+        logger.warning(
+            "The SMTP server refused a welcome mail for good (%s %s); it is not "
+            "tried again. It is kept as %s.",
+            code,
+            type(error).__name__,
+            kept,
+        )
+        return REFUSED
     spool.remove(sending)
-    return True
+    return SENT
+
+
+def refused_for_good(error: Exception) -> int | None:
+    """The SMTP reply code if ``error`` says this mail can never be delivered.
+
+    That is a permanent (5xx) refusal of its recipient, or of its content after
+    DATA. A refused sender, a failed login, a closed connection or a temporary
+    (4xx) reply concern every mail, and may pass: None.
+    """
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [reply[0] for reply in error.recipients.values()]
+        permanent = bool(codes) and all(500 <= code < 600 for code in codes)
+        return codes[0] if permanent else None
+    if isinstance(error, smtplib.SMTPDataError) and 500 <= error.smtp_code < 600:
+        return error.smtp_code
+    return None
 
 
 def send_left_over() -> int:
@@ -368,22 +408,26 @@ def _send_left_over(mailhost, waiting: list | None = None) -> None:
     """Send ``waiting`` (``spool.left_over()``'s list), by default read now.
 
     Each file is claimed before it is sent: one another sender took since the
-    list was made is skipped.
+    list was made is skipped. The first mail that fails ends the run: the
+    server is down or refuses this site's mail, and would refuse the others as
+    well (each trying a dead server's timeout). They wait for the next run.
     """
     if waiting is None:
         waiting = spool.left_over()
-    for left_path, left_mail in waiting:
+    for done, (left_path, left_mail) in enumerate(waiting):
         try:
-            if not _send_claimed(mailhost, left_mail, left_path):
-                continue  # another sender took it
+            outcome = _send_claimed(mailhost, left_mail, left_path)
         except Exception as error:  # noqa: BLE001 - kept for a later try
             logger.warning(
-                "A waiting welcome mail could not be sent (%s); it stays in %s.",
+                "Waiting welcome mails could not be sent (%s); %d stay in %s for "
+                "a later try.",
                 type(error).__name__,
+                len(waiting) - done,
                 left_path.parent,
             )
-            continue
-        logger.info("A waiting welcome mail was sent.")
+            return
+        if outcome == SENT:
+            logger.info("A waiting welcome mail was sent.")
 
 
 def _send(mailhost, body, recipient, sender, subject) -> None:

@@ -11,6 +11,9 @@ refused them three times). The outbox sends such mails along with its next
 mail, and the expiry sweep hands them to the outbox too. A sender first claims
 a file by renaming it (:func:`claim`), so that two processes sharing the
 folder (Zope and the ``clickbank-expire`` command, say) never both send it.
+A mail the SMTP server refused for good (a 5xx reply: no such recipient, say)
+is moved to the ``undeliverable`` folder inside (:func:`give_up`), where no
+sender looks; moved back, it is sent again.
 
 The files hold the buyer's name and address, like the database does; they live
 only until the mail is sent. They outlive a crash of the process, not a power
@@ -30,6 +33,8 @@ from niteoweb.clickbank import logger
 
 #: The directory in the instance's ``var`` (Zope's client home).
 DIRECTORY_NAME = "clickbank-outbox"
+#: The folder inside it for mails the SMTP server refused for good.
+UNDELIVERABLE_NAME = "undeliverable"
 #: Files written before this moment were left by an earlier process.
 STARTED = time.time()
 #: A mail waiting this long is in no outbox any more: an outbox gives a mail up
@@ -122,6 +127,24 @@ def release(sending: Path | None) -> None:
     if sending is not None:
         with contextlib.suppress(FileNotFoundError):
             os.rename(sending, sending.with_name(f"{_stem(sending)}.json"))
+
+
+def give_up(sending: Path) -> Path | None:
+    """Keep a claimed mail the SMTP server refused for good where no sender looks.
+
+    It is moved to the :data:`UNDELIVERABLE_NAME` folder beside the waiting
+    mails, as ``<name>.json``: sent again, it would be refused again. Returns
+    its new path; None if it could not be moved (it is then put back to wait).
+    """
+    folder = sending.parent / UNDELIVERABLE_NAME
+    kept = folder / f"{_stem(sending)}.json"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.rename(sending, kept)
+    except OSError:
+        release(sending)
+        return None
+    return kept
 
 
 def _stem(path: Path) -> str:
