@@ -211,6 +211,32 @@ class TestOutbox:
         assert wait_for(lambda: server.quits == [1])
         assert not kept.is_open
 
+    def test_job_kept_for_later_runs_when_due(self):
+        """Not before, not waited for by ``flush``; the sooner of two is kept."""
+        outbox = mail.Outbox(retry_delays=(), idle_seconds=0.05)
+        ran = []
+        outbox.put(lambda: ran.append("now"))
+        assert outbox.flush(5)
+        time.sleep(0.2)  # the thread is idle: it waits without a time limit
+        outbox.later(lambda: ran.append("in 0.6 s"), 0.6)
+        outbox.later(lambda: ran.append("in 0.3 s"), 0.3)
+        outbox.later(lambda: ran.append("in 5 s"), 5)
+        assert outbox.flush(5)
+        assert ran == ["now"]
+        assert wait_for(lambda: len(ran) == 2, 3)
+        time.sleep(0.5)
+        assert ran == ["now", "in 0.3 s"]
+
+    def test_job_kept_for_later_before_the_first_job(self):
+        """An outbox without a thread yet runs it once its first job starts one."""
+        outbox = mail.Outbox(retry_delays=())
+        ran = []
+        outbox.later(lambda: ran.append("later"), 0)
+        time.sleep(0.1)
+        assert ran == []
+        outbox.put(lambda: ran.append("first"))
+        assert wait_for(lambda: sorted(ran) == ["first", "later"], 3)
+
     def test_welcome_mails_share_the_connection(
         self, portal, mailer, server, monkeypatch
     ):
@@ -250,17 +276,20 @@ class TestRefusedMails:
         yield mail._detached(portal.MailHost)
         smtpconnection.KEPT.close()
 
+    @staticmethod
+    def letter(recipient: str) -> dict:
+        """A welcome mail as the outbox folder keeps it."""
+        return {
+            "body": "Welcome.",
+            "recipient": recipient,
+            "sender": "Shop <shop@example.org>",
+            "subject": "Welcome",
+        }
+
     def waiting(self, *recipients):
         """Stored mails for ``recipients``, oldest first, as ``left_over`` has them."""
         for recipient in recipients:
-            spool.write(
-                {
-                    "body": "Welcome.",
-                    "recipient": recipient,
-                    "sender": "Shop <shop@example.org>",
-                    "subject": "Welcome",
-                }
-            )
+            spool.write(self.letter(recipient))
         return spool.left_over()
 
     def test_mail_refused_for_good_is_kept_aside(
@@ -289,12 +318,7 @@ class TestRefusedMails:
         """The outbox's three attempts are for servers that may come back."""
         server.refuse.add("nobody@example.com")
         outbox_thread = mail.Outbox(retry_delays=(0, 0))
-        letter = {
-            "body": "Welcome.",
-            "recipient": "nobody@example.com",
-            "sender": "shop@example.org",
-            "subject": "Welcome",
-        }
+        letter = self.letter("nobody@example.com")
         stored = spool.write(letter)
         outbox_thread.put(lambda: mail._send_stored(mailhost, letter, stored))
         assert outbox_thread.flush(5)
@@ -347,6 +371,46 @@ class TestRefusedMails:
         assert [to for _, (to,) in server.mails] == ["a@x.org", "b@x.org", "c@x.org"]
         assert list(outbox.iterdir()) == []
         smtpconnection.KEPT.close()
+
+    def test_mail_given_up_is_tried_again_without_a_sale(
+        self, outbox, mailhost, server, caplog, monkeypatch
+    ):
+        """A quiet site: the outbox itself tries again, until the server is back."""
+        monkeypatch.setattr(mail, "RETRY_SECONDS", 0.5)
+        monkeypatch.setattr(spool, "STARTED", 0)  # the outbox folder's files are new
+        server.busy.add("b@x.org")
+        sender = mail.Outbox(retry_delays=(0, 0))
+        letter = self.letter("b@x.org")
+        sender.put(mail.StoredMail(mailhost, letter, spool.write(letter)))
+        assert sender.flush(5)
+        assert "Welcome mail could not be sent (SMTPRecipientsRefused)" in caplog.text
+        assert server.recipients == ["b@x.org"] * 3
+        # Tried again after RETRY_SECONDS, once, and again after that.
+        failed = "Waiting welcome mails could not be sent (SMTPRecipientsRefused)"
+        assert wait_for(lambda: caplog.text.count(failed) == 2, 5)
+        server.busy.clear()  # the next try comes RETRY_SECONDS after the last
+        assert wait_for(lambda: server.mails, 5)
+        assert server.recipients == ["b@x.org"] * 6
+        assert [to for _, (to,) in server.mails] == ["b@x.org"]
+        assert list(outbox.iterdir()) == []
+        time.sleep(1.2)  # sent: nothing is tried any more
+        assert len(server.recipients) == 6
+
+    def test_mail_given_up_goes_with_the_next_at_once(
+        self, outbox, mailhost, server, monkeypatch
+    ):
+        """The server is back: no quarter of an hour to wait for the next mail."""
+        monkeypatch.setattr(mail, "RETRY_SECONDS", 60)
+        monkeypatch.setattr(spool, "STARTED", 0)  # the outbox folder's files are new
+        server.busy.add("first@x.org")
+        sender = mail.Outbox(retry_delays=())
+        for to in ("first@x.org", "second@x.org"):
+            letter = self.letter(to)
+            sender.put(mail.StoredMail(mailhost, letter, spool.write(letter)))
+            assert sender.flush(5)
+            server.busy.clear()
+        assert [to for _, (to,) in server.mails] == ["second@x.org", "first@x.org"]
+        assert list(outbox.iterdir()) == []
 
     def test_refused_for_good(self):
         """Which failures concern the mail itself, and which the server."""

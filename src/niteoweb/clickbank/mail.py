@@ -128,16 +128,22 @@ def after_commit(callback, *args) -> None:
     transaction.get().addAfterCommitHook(callback, args)
 
 
+#: Put in the outbox's queue to make its thread look at the time again.
+_WAKE = object()
+
+
 class Outbox:
     """Mails waiting for the SMTP server, sent one after the other by a thread.
 
     A job is a callable that sends one mail. The thread starts with the first
     job; a job that raises is tried again after each of ``retry_delays``
-    seconds, then given up with a warning. Jobs still waiting when the process
-    exits normally are sent first (for up to ten seconds); after a crash, the
-    copies :mod:`niteoweb.clickbank.spool` keeps are sent by the next process.
+    seconds, then given up with a warning (and its ``given_up(outbox)`` method
+    is called, if it has one). Jobs still waiting when the process exits
+    normally are sent first (for up to ten seconds); after a crash, the copies
+    :mod:`niteoweb.clickbank.spool` keeps are sent by the next process.
     ``on_idle`` is called when no job has come for ``idle_seconds`` after the
-    last one (the outbox closes its SMTP connection then).
+    last one (the outbox closes its SMTP connection then). One job can be
+    kept for later (:meth:`later`): the retry of mails the server refused.
     """
 
     def __init__(
@@ -152,6 +158,7 @@ class Outbox:
         self._jobs = queue.Queue()
         self._thread = None
         self._start_lock = threading.Lock()
+        self._later = None  # (monotonic time due, job)
 
     def put(self, job) -> None:
         """Send ``job`` as soon as the jobs before it are done."""
@@ -163,6 +170,22 @@ class Outbox:
                 self._thread.start()
         self._jobs.put(job)
 
+    def later(self, job, seconds: float) -> None:
+        """Run ``job`` in ``seconds``, unless a job kept for later is due sooner.
+
+        It runs in the outbox's thread, between two jobs; an outbox whose
+        thread has not started yet runs it once its first job has started the
+        thread. :meth:`flush` does not wait for it.
+        """
+        due = time.monotonic() + seconds
+        with self._start_lock:
+            if self._later is not None and self._later[0] <= due:
+                return
+            self._later = (due, job)
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            self._jobs.put(_WAKE)  # it may be waiting without a time limit
+
     def flush(self, timeout: float = 10) -> bool:
         """Wait until every job is done; False if some are left after ``timeout``."""
         deadline = time.monotonic() + timeout
@@ -171,20 +194,48 @@ class Outbox:
         return not self._jobs.unfinished_tasks
 
     def _work(self) -> None:
+        idle = False  # whether on_idle has run since the last job
         while True:
             try:
-                job = self._jobs.get(timeout=self.idle_seconds)
+                job = self._jobs.get(timeout=self._wait(idle))
             except queue.Empty:
-                if self.on_idle is not None:
-                    try:
-                        self.on_idle()
-                    except Exception:  # noqa: BLE001 - never end the thread
-                        logger.exception("The outbox's idle hook failed.")
-                job = self._jobs.get()
+                job = self._due()
+                if job is not None:
+                    self._send(job)
+                    idle = False
+                elif not idle:
+                    self._idle()
+                    idle = True
+                continue
             try:
-                self._send(job)
+                if job is not _WAKE:
+                    self._send(job)
+                    idle = False
             finally:
                 self._jobs.task_done()
+
+    def _wait(self, idle: bool) -> float | None:
+        """Seconds to wait for a job: until it is idle, or the later job is due."""
+        waits = [] if idle else [self.idle_seconds]
+        later = self._later
+        if later is not None:
+            waits.append(max(0.0, later[0] - time.monotonic()))
+        return min(waits) if waits else None
+
+    def _due(self):
+        """The job kept for later, if it is due now (it is then no longer kept)."""
+        with self._start_lock:
+            if self._later is None or self._later[0] > time.monotonic():
+                return None
+            job, self._later = self._later[1], None
+        return job
+
+    def _idle(self) -> None:
+        if self.on_idle is not None:
+            try:
+                self.on_idle()
+            except Exception:  # noqa: BLE001 - never end the thread
+                logger.exception("The outbox's idle hook failed.")
 
     def _send(self, job) -> None:
         for delay in (*self.retry_delays, None):
@@ -197,6 +248,9 @@ class Outbox:
                         "Welcome mail could not be sent (%s); the member was created.",
                         type(error).__name__,
                     )
+                    given_up = getattr(job, "given_up", None)
+                    if given_up is not None:
+                        given_up(self)
                     return
                 logger.info(
                     "Welcome mail not sent yet (%s); trying again in %s s.",
@@ -312,9 +366,7 @@ def _deliver(committed: bool, mailhost, body, recipient, sender, subject) -> Non
         return
     mail = {"body": body, "recipient": recipient, "sender": sender, "subject": subject}
     try:
-        job = functools.partial(
-            _send_stored, _detached(mailhost), mail, spool.write(mail)
-        )
+        job = StoredMail(_detached(mailhost), mail, spool.write(mail))
     except Exception as error:  # noqa: BLE001 - the sale is saved; only log
         logger.warning(
             "Welcome mail could not be sent (%s); the member was created.",
@@ -322,6 +374,44 @@ def _deliver(committed: bool, mailhost, body, recipient, sender, subject) -> Non
         )
         return
     queue_delivery(job)
+
+
+#: Seconds after the outbox gave a mail up before it tries the waiting mails
+#: again (and again, as long as the server fails).
+RETRY_SECONDS = spool.STALE_SECONDS
+
+
+class StoredMail:
+    """The outbox's job for one welcome mail: send it, then the mails waiting.
+
+    ``path``: its copy in the outbox folder (None if it could not be stored).
+    """
+
+    def __init__(self, mailhost, mail: dict, path):
+        self.mailhost, self.mail, self.path = mailhost, mail, path
+
+    def __call__(self) -> None:
+        _send_stored(self.mailhost, self.mail, self.path)
+
+    def given_up(self, outbox) -> None:
+        """The server failed three times: the mail waits, and is tried again.
+
+        It is marked as no longer this outbox's (the next mail takes it along,
+        once the server is back), and the outbox tries the waiting mails again
+        in :data:`RETRY_SECONDS`, with this mail's MailHost settings: a quiet
+        site's mails need no sale or sweep to leave.
+        """
+        if self.path is not None:
+            spool.let_go(self.path)
+        job = functools.partial(_retry_waiting, self.mailhost, outbox)
+        outbox.later(job, RETRY_SECONDS)
+
+
+def _retry_waiting(mailhost, outbox) -> None:
+    """Send the waiting mails; failing, try again in :data:`RETRY_SECONDS`."""
+    if not _send_left_over(mailhost):
+        job = functools.partial(_retry_waiting, mailhost, outbox)
+        outbox.later(job, RETRY_SECONDS)
 
 
 def _send_stored(mailhost, mail: dict, path) -> None:
@@ -404,13 +494,14 @@ def send_left_over() -> int:
     return len(waiting)
 
 
-def _send_left_over(mailhost, waiting: list | None = None) -> None:
+def _send_left_over(mailhost, waiting: list | None = None) -> bool:
     """Send ``waiting`` (``spool.left_over()``'s list), by default read now.
 
     Each file is claimed before it is sent: one another sender took since the
     list was made is skipped. The first mail that fails ends the run: the
     server is down or refuses this site's mail, and would refuse the others as
     well (each trying a dead server's timeout). They wait for the next run.
+    Returns False if a mail failed.
     """
     if waiting is None:
         waiting = spool.left_over()
@@ -425,9 +516,10 @@ def _send_left_over(mailhost, waiting: list | None = None) -> None:
                 len(waiting) - done,
                 left_path.parent,
             )
-            return
+            return False
         if outcome == SENT:
             logger.info("A waiting welcome mail was sent.")
+    return True
 
 
 def _send(mailhost, body, recipient, sender, subject) -> None:

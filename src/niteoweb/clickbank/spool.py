@@ -7,8 +7,10 @@ written to a file in the instance's ``var/clickbank-outbox`` directory (after
 the commit, before the answer), and the file is removed once the mail has been
 sent. Files older than the running process were left by one that died; files
 older than a quarter of an hour were given up by an outbox (the SMTP server
-refused them three times). The outbox sends such mails along with its next
-mail, and the expiry sweep hands them to the outbox too. A sender first claims
+refused them three times; this process's outbox lists the mails it gave up
+at once, see :func:`let_go`). The outbox sends such mails along with its next
+mail, tries them again a quarter of an hour after it gave one up, and the
+expiry sweep hands them to the outbox too. A sender first claims
 a file by renaming it (:func:`claim`), so that two processes sharing the
 folder (Zope and the ``clickbank-expire`` command, say) never both send it.
 A mail the SMTP server refused for good (a 5xx reply: no such recipient, say)
@@ -99,10 +101,25 @@ def _write_new(folder: Path, name: str, data: bytes) -> None:
         raise
 
 
+#: Names (:func:`_stem`) of this process's mails its outbox gave up.
+_LET_GO: set[str] = set()
+
+
+def let_go(path: Path) -> None:
+    """This process's outbox gave the waiting mail ``path`` up (for now).
+
+    :func:`left_over` lists it from now on, however recent: the next mail
+    takes it along once the server is back, without waiting for it to be
+    :data:`STALE_SECONDS` old.
+    """
+    _LET_GO.add(_stem(path))
+
+
 def remove(path: Path | None) -> None:
     """Forget a mail that has been sent."""
     if path is not None:
         path.unlink(missing_ok=True)
+        _LET_GO.discard(_stem(path))
 
 
 def claim(path: Path) -> Path | None:
@@ -144,6 +161,7 @@ def give_up(sending: Path) -> Path | None:
     except OSError:
         release(sending)
         return None
+    _LET_GO.discard(_stem(sending))
     return kept
 
 
@@ -183,8 +201,9 @@ def left_over(now: float | None = None) -> list[tuple[Path, dict]]:
     Those stored before this process started (by one that was killed, or that
     stopped before its SMTP server took them), those waiting longer than
     :data:`STALE_SECONDS` (the outbox gave them up: the SMTP server was down),
-    and those whose sender died while sending them (see :func:`_abandoned`;
-    they are put back to wait first).
+    those whose sender died while sending them (see :func:`_abandoned`;
+    they are put back to wait first), and those this process's outbox gave up
+    (:func:`let_go`).
     """
     folder = directory()
     names = _names(folder)
@@ -207,7 +226,8 @@ def left_over(now: float | None = None) -> list[tuple[Path, dict]]:
         try:
             stored = path.stat().st_mtime
             mine = stored >= STARTED and stored >= now - STALE_SECONDS
-            if mine and _stem(path) not in abandoned:
+            stem = _stem(path)
+            if mine and stem not in abandoned and stem not in _LET_GO:
                 continue  # this process's outbox has it
             found.append((path, json.loads(path.read_text(encoding="utf-8"))))
         except (OSError, ValueError):
