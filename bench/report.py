@@ -194,9 +194,21 @@ def table(results: dict, derived: dict, rows: list) -> str:
     lines += ["", "-- expiry sweep, in the Zope process, commit included --"]
     for site, points in results["sweeps"].items():
         for s in points.values():
+            gc_ms = [1000 * seconds for seconds in s.get("gc_seconds", ())]
+            collections = (
+                f"  gc {gc_ms[0] + gc_ms[1]:.0f} + full {gc_ms[2]:.0f} ms"
+                if gc_ms
+                else ""
+            )
+            written = (
+                f"  {s['bytes_written'] / s['due']:.0f} B written per due"
+                if s.get("bytes_written") and s["due"] > 0
+                else ""
+            )
             lines.append(
                 f"{site:5} site ({sizes[site]:>5} members), {s['due']:>4} due: "
-                f"{1000 * s['seconds_with_commit']:8.0f} ms  ({s['function']})"
+                f"{1000 * s['seconds_with_commit']:8.0f} ms{collections}{written}"
+                f"  ({s['function']})"
             )
     lines += ["", "-- Data.fs bytes per request by class (small site) --"]
     for kind in ("sale", "baseline-sale", "bill", "baseline-bill"):

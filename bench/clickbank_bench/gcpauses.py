@@ -39,3 +39,8 @@ def finish(event) -> None:
     if paused is not None:
         value = ",".join(f"{1000 * seconds:.3f}" for seconds in paused)
         event.request.response.setHeader(HEADER, value)
+
+
+def paused() -> list[float]:
+    """Seconds this thread's request has spent in collections so far, by generation."""
+    return list(getattr(_local, "paused", None) or (0.0, 0.0, 0.0))
