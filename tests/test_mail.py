@@ -4,6 +4,7 @@ import ast
 import email
 import email.policy
 import json
+import logging
 import os
 import re
 import shutil
@@ -482,6 +483,30 @@ class TestSpool:
         assert sweep.run(get_settings()).left_mails == 1
         assert [parse(m)["To"] for m in mails] == ["earlier@example.com"]
         assert list(spool.directory().glob("*")) == []
+
+    def test_sweep_removes_undeliverable_mails_after_the_retention(
+        self, portal, mails, caplog
+    ):
+        """They hold the buyer's name and address: kept as long as the log's data."""
+        caplog.set_level(logging.INFO, logger="niteoweb.clickbank")
+        folder = spool.directory() / spool.UNDELIVERABLE_NAME
+        folder.mkdir(mode=0o700)
+        settings = get_settings()
+        old, recent = folder / "1-old.json", folder / "2-recent.json"
+        for path in (old, recent):
+            path.write_text(json.dumps(self.WAITING))
+        past = time.time() - (settings.log_retention_days + 1) * 86400
+        os.utime(old, (past, past))
+        assert sweep.forget_undeliverable_mails(settings, dry_run=True) == 1
+        sweep.run(settings, dry_run=True)
+        assert old.exists()
+        sweep.run(settings)
+        assert not old.exists()
+        assert recent.exists()
+        assert "1 undeliverable welcome mail(s) older than 365 day(s) removed" in (
+            caplog.text
+        )
+        assert mails == []  # not sent either
 
     def test_mail_the_server_refuses_stays_for_later(self, buyer, mails, caplog):
         """A mail that cannot be sent keeps its file, for the next restart."""

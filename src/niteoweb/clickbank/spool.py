@@ -15,7 +15,8 @@ a file by renaming it (:func:`claim`), so that two processes sharing the
 folder (Zope and the ``clickbank-expire`` command, say) never both send it.
 A mail the SMTP server refused for good (a 5xx reply: no such recipient, say)
 is moved to the ``undeliverable`` folder inside (:func:`give_up`), where no
-sender looks; moved back, it is sent again.
+sender looks; moved back, it is sent again. The expiry sweep removes it after
+the log retention period (:func:`forget_undeliverable`).
 
 The files hold the buyer's name and address, like the database does; they live
 only until the mail is sent. They outlive a crash of the process, not a power
@@ -163,6 +164,28 @@ def give_up(sending: Path) -> Path | None:
         return None
     _LET_GO.discard(_stem(sending))
     return kept
+
+
+def forget_undeliverable(before: float, dry_run: bool = False) -> int:
+    """Remove the mails kept as undeliverable (:func:`give_up`) before ``before``.
+
+    ``before``: a time as ``time.time()`` gives it; a file's time is when the
+    server refused it. They hold the buyer's name and address, so the expiry
+    sweep removes them after the log retention period. Returns how many were
+    (with ``dry_run``: would be) removed.
+    """
+    folder = directory()
+    if folder is None:
+        return 0
+    removed = 0
+    for name in _names(folder / UNDELIVERABLE_NAME):
+        path = folder / UNDELIVERABLE_NAME / name
+        with contextlib.suppress(OSError):
+            if name.endswith(".json") and path.stat().st_mtime < before:
+                if not dry_run:
+                    path.unlink()
+                removed += 1
+    return removed
 
 
 def _stem(path: Path) -> str:
