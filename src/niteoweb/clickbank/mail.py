@@ -403,15 +403,18 @@ class StoredMail:
         """
         if self.path is not None:
             spool.let_go(self.path)
-        job = functools.partial(_retry_waiting, self.mailhost, outbox)
-        outbox.later(job, RETRY_SECONDS)
+        _retry_later(self.mailhost, outbox)
+
+
+def _retry_later(mailhost, outbox) -> None:
+    """Have ``outbox`` try the waiting mails in :data:`RETRY_SECONDS`."""
+    outbox.later(functools.partial(_retry_waiting, mailhost, outbox), RETRY_SECONDS)
 
 
 def _retry_waiting(mailhost, outbox) -> None:
     """Send the waiting mails; failing, try again in :data:`RETRY_SECONDS`."""
     if not _send_left_over(mailhost):
-        job = functools.partial(_retry_waiting, mailhost, outbox)
-        outbox.later(job, RETRY_SECONDS)
+        _retry_later(mailhost, outbox)
 
 
 def _send_stored(mailhost, mail: dict, path) -> None:

@@ -177,9 +177,10 @@ def forget_undeliverable(before: float, dry_run: bool = False) -> int:
     folder = directory()
     if folder is None:
         return 0
+    kept = folder / UNDELIVERABLE_NAME
     removed = 0
-    for name in _names(folder / UNDELIVERABLE_NAME):
-        path = folder / UNDELIVERABLE_NAME / name
+    for name in _names(kept):
+        path = kept / name
         with contextlib.suppress(OSError):
             if name.endswith(".json") and path.stat().st_mtime < before:
                 if not dry_run:
