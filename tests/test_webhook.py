@@ -56,6 +56,27 @@ class TestStatusCodes:
         assert response.status_code == 405
         assert response.headers["Allow"] == "POST"
 
+    @pytest.mark.parametrize(
+        "method", ["PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "PROPFIND", "MKCOL"]
+    )
+    def test_other_methods_are_405_without_a_traceback(
+        self, webhook_url, portal, method
+    ):
+        """Every method but POST is refused alike, and fills no error log."""
+        errors = portal.error_log
+        before = len(errors.getLogEntries())
+        response = requests.request(method, webhook_url, data=b"{}", timeout=30)
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "POST"
+        if method != "HEAD":
+            assert response.json() == {
+                "error": {
+                    "type": "MethodNotAllowed",
+                    "message": "Only POST is accepted.",
+                }
+            }
+        assert len(errors.getLogEntries()) == before
+
     def test_sale_is_200_with_small_json(self, webhook_url):
         """A processed notification is 200 with status and outcome."""
         response = send(webhook_url)
