@@ -411,7 +411,7 @@ def test_next_payment_date_is_parsed_leniently(value, expected):
         pytest.param(
             aligned(SAMPLE_V6.encode(), 3) + b"\x01\x02\x03", id="inconsistent-bytes"
         ),
-        pytest.param(aligned(SAMPLE_V6.encode(), 1) + b"\x00", id="pad-0"),
+        pytest.param(aligned(SAMPLE_V6.encode(), 16) + b"\x00" * 16, id="16-NULs"),
         pytest.param(aligned(SAMPLE_V6.encode(), 17) + b"\x11" * 17, id="pad-17"),
     ],
 )
@@ -420,6 +420,50 @@ def test_bad_pkcs7_padding_is_rejected(padded):
     with pytest.raises(POSTVerificationFailedError) as caught:
         ins.decode(raw_cbc(padded), SECRET)
     assert caught.value.reason == "bad padding"
+
+
+TEST_BUTTON_2015 = {
+    "transactionTime": "2015-07-16T06:30:24-07:00",
+    "receipt": "********",
+    "transactionType": "TEST",
+    "vendor": "numerology",
+    "affiliate": "",
+    "role": "VENDOR",
+    "totalAccountAmount": 0.0,
+    "paymentMethod": "VISA",
+    "totalOrderAmount": 0.0,
+    "totalTaxAmount": 0.0,
+    "totalShippingAmount": 0.0,
+    "currency": "USD",
+    "orderLanguage": "EN",
+    "trackingCodes": [],
+    "lineItems": [],
+    "customer": {},
+    "version": 6.0,
+    "attemptCount": 1,
+}
+
+
+@pytest.mark.parametrize("nuls", range(1, 16))
+@pytest.mark.parametrize(
+    "plaintext",
+    [
+        pytest.param(json.dumps(TEST_BUTTON_2015).encode(), id="TEST"),
+        pytest.param(SAMPLE_V6.encode(), id="SALE"),
+    ],
+)
+def test_zero_padding_up_to_the_block_boundary_is_accepted(plaintext, nuls):
+    """1-15 NUL bytes instead of PKCS#7, as a Test notification of 2015 came."""
+    notification = ins.decode(raw_cbc(aligned(plaintext, nuls) + b"\0" * nuls), SECRET)
+    assert notification.transaction_type == json.loads(plaintext)["transactionType"]
+    assert notification.receipt == json.loads(plaintext)["receipt"]
+
+
+def test_zero_padded_plaintext_that_is_no_notification_is_refused_alike():
+    """NUL padding opens nothing but the INS JSON object, with the one message."""
+    with pytest.raises(POSTVerificationFailedError) as caught:
+        ins.decode(raw_cbc(aligned(b'{"a": 1}', 5) + b"\0" * 5), SECRET)
+    assert str(caught.value) == INVALID
 
 
 def test_a_full_block_of_padding_is_accepted():

@@ -243,7 +243,9 @@ def _decrypt_with(
     try:
         plaintext = unpad(padded, AES.block_size, style="pkcs7")
     except ValueError:
-        return None, "bad padding"
+        plaintext = _without_zero_padding(padded)
+        if plaintext is None:
+            return None, "bad padding"
     try:
         text = plaintext.decode("utf-8")
     except UnicodeDecodeError:
@@ -262,6 +264,18 @@ def _decrypt_with(
         if not isinstance(payload.get(name), str) or not payload[name].strip():
             return None, f"plaintext has no {name}"
     return payload, ""
+
+
+def _without_zero_padding(padded: bytes) -> bytes | None:
+    """``padded`` without 1-15 trailing NUL bytes, or None if it has no such tail.
+
+    A ClickBank Test notification published in 2015 came zero-padded instead of
+    PKCS#7, and ClickBank's PHP sample strips trailing control characters, so
+    handlers have always accepted both. The caller still requires the rest to be
+    the INS JSON object.
+    """
+    plaintext = padded.rstrip(b"\0")
+    return plaintext if 0 < len(padded) - len(plaintext) < AES.block_size else None
 
 
 def _no_constant(name: str) -> None:
