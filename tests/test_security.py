@@ -812,9 +812,9 @@ class TestCsrf:
 
 
 def bad_padding_body() -> bytes:
-    """Right key, a notification whose last block does not end in PKCS#7 padding."""
+    """Right key, a notification padded neither with PKCS#7 nor with NUL bytes."""
     plaintext = json.dumps(payload()).encode()
-    plaintext += b"\x00" * (-len(plaintext) % 16 or 16)
+    plaintext += b" " * (-len(plaintext) % 16 or 16)
     iv = b"0123456789abcdef"
     cipher = AES.new(ins.derive_key(SECRET_KEY), AES.MODE_CBC, iv)
     return json.dumps(
