@@ -141,3 +141,51 @@ def test_buyer_sets_password_reads_gold_page_and_loses_it_on_refund(
     expect(page.locator("body")).not_to_contain_text("Gold Lounge")
     headless.screenshot(page, "journey-refused")
     page.context.close()
+
+
+def expect_forgot_password(browser, link: str) -> None:
+    """``link`` leads to "Forgot your password?", no reset form, no account named."""
+    page = new_page(browser)
+    page.goto(link)
+    assert page.url.endswith("/mail_password_form")
+    expect(page.locator("body")).to_contain_text(
+        "This link has expired or was already used"
+    )
+    expect(page.locator("input[name='randomstring']")).to_have_count(0)
+    expect(page.locator("body")).not_to_contain_text(EMAIL)
+    headless.screenshot(page, "journey-used-link")
+    page.context.close()
+
+
+def test_welcome_link_is_dead_once_the_password_is_chosen(acceptance, browser):
+    """Scanner opens → buyer sets password → the link is dead, also after login."""
+    acceptance["smtp"].messages.clear()
+    portal_url = f"http://{acceptance['host']}:{acceptance['port']}/plone"
+    assert notify(acceptance, "SALE")["outcome"] == "created"
+    link = welcome_link(acceptance["smtp"])
+    # A mail scanner opens the link first: that alone does not use it.
+    assert "/passwordreset/" in requests.get(link, timeout=30).url
+
+    page = new_page(browser)
+    page.goto(link)
+    form = page.locator("form[name='pwreset_action']")
+    form.locator("input[name='userid']").fill(EMAIL)
+    form.locator("input[name='password']").fill(PASSWORD)
+    form.locator("input[name='password2']").fill(PASSWORD)
+    form.locator("button[type='submit']").click()
+    expect(page.locator("body")).to_contain_text(
+        re.compile("Your password has been set|Goldie Buyer")
+    )
+    page.context.close()
+    # Whoever else holds the mail gets no reset, before the buyer logs in …
+    expect_forgot_password(browser, link)
+
+    page = new_page(browser)
+    page.goto(portal_url + "/login")
+    page.fill("input[name='__ac_name']", EMAIL)
+    page.fill("input[name='__ac_password']", PASSWORD)
+    page.click("button[name='buttons.login'], input[name='buttons.login']")
+    expect(page.locator("body")).not_to_contain_text("Login failed")
+    page.context.close()
+    # … nor after.
+    expect_forgot_password(browser, link)

@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from plone import api
 from plone.keyring.interfaces import IKeyManager
+from Products.CMFPlone.PasswordResetTool import InvalidRequestError
 from zope.component import getUtility
 
 from niteoweb.clickbank import members
@@ -46,6 +47,24 @@ def sign(secret: str, payload: str, purpose: bytes = passwordlinks.PURPOSE) -> s
 
 def form_prefix(portal) -> str:
     return portal.absolute_url() + "/passwordreset/"
+
+
+def nobody(userid: str) -> SimpleNamespace:
+    """A member object for a user id no one has."""
+    return SimpleNamespace(getId=lambda: userid, getProperty=lambda _, default: default)
+
+
+def log_in(portal, member) -> None:
+    """What Plone's login form does once the password checked out."""
+    with api.env.adopt_user(user=member):
+        portal.portal_membership.loginUser()
+
+
+def unbound(token: str) -> str:
+    """``token`` as mailed before links were bound to the member's state."""
+    sealed, expires, _state, _signature = token.split(".")
+    payload = f"{sealed}.{expires}"
+    return f"{payload}.{sign(getUtility(IKeyManager).secret('_system'), payload)}"
 
 
 @pytest.fixture
@@ -85,7 +104,7 @@ class TestNewLink:
         assert portal.portal_password_reset._p_changed is False
 
     def test_one_url_safe_token_parameter(self, portal, member):
-        """``?token=<sealed user id>.<expiry>.<signature>``, nothing to escape."""
+        """``?token=<sealed id>.<expiry>.<state>.<signature>``, nothing to escape."""
         link, hours = passwordlinks.new_link(member, NOW)
         parts = urlsplit(link)
         assert f"{parts.scheme}://{parts.netloc}{parts.path}" == (
@@ -95,8 +114,9 @@ class TestNewLink:
         assert list(query) == ["token"]
         (token,) = query["token"]
         assert quote(token, safe="") == token
-        sealed, expires, signature = token.split(".")
+        sealed, expires, state, signature = token.split(".")
         assert int(expires) == int((NOW + timedelta(hours=hours)).timestamp())
+        assert len(state) == 16
         assert len(signature) == 43
         # 12 bytes of nonce, then as many bytes as the user id has.
         data = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
@@ -148,6 +168,31 @@ class TestResetUrl:
         assert passwordlinks.reset_url(token, SOON + timedelta(hours=2)) == url
         assert len(portal.portal_password_reset._requests) == 1
 
+    def test_link_dies_once_the_password_is_chosen(self, portal, member, token):
+        """Plone's form sets the password: the link and its reset request are dead."""
+        url = passwordlinks.reset_url(token, SOON)
+        randomstring = url.rsplit("/", 1)[1]
+        tool = portal.portal_password_reset
+        tool.resetPassword(EMAIL, randomstring, "Chosen-Password-2026")
+        assert passwordlinks.reset_url(token, SOON) is None
+        with pytest.raises(InvalidRequestError):
+            tool.verifyKey(randomstring)
+        assert not tool._requests
+
+    def test_link_dies_at_login(self, portal, member, token):
+        """A member who has logged in uses "Forgot your password?" instead."""
+        assert passwordlinks.reset_url(token, SOON)
+        log_in(portal, member)
+        assert passwordlinks.reset_url(token, SOON) is None
+
+    def test_link_made_after_a_login_works_until_the_next(self, portal, member):
+        """Mailed again to a member who logged in before: works until the next login."""
+        log_in(portal, member)
+        link, _ = passwordlinks.new_link(api.user.get(userid=member.getId()), NOW)
+        assert passwordlinks.reset_url(token_of(link), SOON)
+        log_in(portal, member)
+        assert passwordlinks.reset_url(token_of(link), SOON) is None
+
     def test_used_request_is_replaced(self, portal, token):
         """Once Plone consumed its reset request, the link asks for a new one."""
         url = passwordlinks.reset_url(token, SOON)
@@ -172,13 +217,13 @@ class TestResetUrl:
 
     def test_unknown_user_id_gets_nothing(self, portal, member):
         """A token for a user id that never existed leads nowhere."""
-        link, _ = passwordlinks.new_link(SimpleNamespace(getId=lambda: "ghost"), NOW)
+        link, _ = passwordlinks.new_link(nobody("ghost"), NOW)
         assert passwordlinks.reset_url(token_of(link), SOON) is None
 
     def test_non_ascii_user_id_round_trips(self, portal):
         """User ids are base64url: any text survives in the URL."""
         userid = "jöşé@exämple.com/ü?&=."
-        link, _ = passwordlinks.new_link(SimpleNamespace(getId=lambda: userid), NOW)
+        link, _ = passwordlinks.new_link(nobody(userid), NOW)
         token = token_of(link)
         assert quote(token, safe="") == token
         assert passwordlinks._verified_userid(token, SOON) == userid
@@ -197,6 +242,11 @@ class TestVersion1Links:
         assert passwordlinks.reset_url(token, SOON).startswith(form_prefix(portal))
         assert passwordlinks.reset_url(token, NOW + timedelta(days=8)) is None
 
+    def test_die_once_the_member_logged_in(self, portal, member):
+        token = self.v1_token(member.getId(), NOW + timedelta(days=7))
+        log_in(portal, member)
+        assert passwordlinks.reset_url(token, SOON) is None
+
     def test_purposes_do_not_mix(self, portal, member, token):
         """A v1 payload signed as v2 (or a sealed one signed as v1) gives no one."""
         secret = getUtility(IKeyManager).secret("_system")
@@ -209,6 +259,22 @@ class TestVersion1Links:
         as_v1 = f"{sealed}.{sign(secret, sealed, passwordlinks.PURPOSE_V1)}"
         assert passwordlinks._verified_userid(as_v1, SOON) != member.getId()
         assert passwordlinks.reset_url(as_v1, SOON) is None
+
+
+class TestUnboundLinks:
+    """Links mailed before they were bound to the member's password and login."""
+
+    def test_still_work_until_they_expire(self, portal, token):
+        assert passwordlinks.reset_url(unbound(token), SOON).startswith(
+            form_prefix(portal)
+        )
+        assert passwordlinks.reset_url(unbound(token), NOW + timedelta(days=8)) is None
+
+    def test_die_once_the_member_logged_in(self, portal, member, token):
+        """They cannot tell a chosen password; a login ends them."""
+        assert passwordlinks.reset_url(unbound(token), SOON)
+        log_in(portal, member)
+        assert passwordlinks.reset_url(unbound(token), SOON) is None
 
 
 class TestTampering:
@@ -230,10 +296,10 @@ class TestTampering:
     def test_other_user_with_my_signature_is_refused(self, portal, member, token):
         """Swapping in another member's id (or a longer expiry) voids the signature."""
         members.create("other@example.com", "Other")
-        encoded, expires, signature = token.split(".")
-        forged = f"{b64('other@example.com')}.{expires}.{signature}"
+        encoded, expires, state, signature = token.split(".")
+        forged = f"{b64('other@example.com')}.{expires}.{state}.{signature}"
         assert passwordlinks.reset_url(forged, SOON) is None
-        later = f"{encoded}.{int(expires) + 86400}.{signature}"
+        later = f"{encoded}.{int(expires) + 86400}.{state}.{signature}"
         assert passwordlinks.reset_url(later, NOW + timedelta(days=7, hours=1)) is None
 
     def test_unknown_secret_or_other_purpose_is_refused(self, portal, member, token):
@@ -248,12 +314,13 @@ class TestTampering:
 
     def test_padded_or_non_canonical_parts_are_refused(self, portal, token):
         """Only the exact signed text counts: no padding, no leading zeros."""
-        encoded, expires, signature = token.split(".")
+        encoded, expires, state, signature = token.split(".")
         variants = [
-            f"{encoded}=.{expires}.{signature}",
-            f"{encoded}.0{expires}.{signature}",
-            f"{encoded}.{expires}.{signature}=",
-            f"{encoded}.{expires}.{signature[:-1]}",
+            f"{encoded}=.{expires}.{state}.{signature}",
+            f"{encoded}.0{expires}.{state}.{signature}",
+            f"{encoded}.{expires}.{state}=.{signature}",
+            f"{encoded}.{expires}.{state}.{signature}=",
+            f"{encoded}.{expires}.{state}.{signature[:-1]}",
             f" {token}",
             f"{token}\n",
             token.replace(".", "-"),
@@ -360,6 +427,12 @@ class TestPreviousVersion:
         old_tokens[token] = (member.getId(), None)
         assert passwordlinks.reset_url(token, NOW + timedelta(hours=1)) is None
         assert old_tokens[token] == (member.getId(), None)
+
+    def test_old_token_dies_once_the_member_logged_in(self, portal, member, old_tokens):
+        token = old_token(NOW + timedelta(days=7))
+        old_tokens[token] = (member.getId(), None)
+        log_in(portal, member)
+        assert passwordlinks.reset_url(token, SOON) is None
 
     def test_unknown_old_token_gives_nothing(self, portal, old_tokens):
         assert passwordlinks.reset_url(old_token(NOW + timedelta(days=1)), NOW) is None

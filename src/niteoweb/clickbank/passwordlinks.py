@@ -5,36 +5,47 @@ Plone's password-reset tool (one site-wide object that every request rewrites,
 on which concurrent sales would conflict) and not the add-on's storage either (a
 stored token cost every sale a BTree bucket). The link carries all it needs::
 
-    @@clickbank-set-password?token=<sealed user id>.<expiry, epoch s>.<signature>
+    @@clickbank-set-password?token=<sealed user id>.<expiry>.<state>.<signature>
 
-The user id (on a site with email login: the buyer's email) is sealed: encrypted
-with AES-256-CTR under a random 12-byte nonce, with a key derived from the
-signing secret, so the link does not put the buyer's address into access logs,
-proxy logs or browser histories. The signature is an HMAC-SHA256 over a fixed
-purpose string, the sealed user id and the expiry, exactly as they appear in
-the token (encrypt, then sign), so changing any of them
-breaks it, and a signature made here is worth nothing to any other use of the
-same secret. The secret is the current one of the ``_system`` ring of Plone's
-keyring (``plone.keyring``). A link is checked against every secret of that ring,
-so links already mailed survive a rotation: plone.protect rotates the ring at
-most weekly (on a login) and it keeps five secrets, so a secret verifies for at
-least four weeks after its last use, well beyond the default one-week lifetime
-of a link (a reset expiry set longer than that may end links early). Clearing
-the ring (plone.session's "clear secrets") voids every link.
+The user id (on a site with email login: the buyer's email) is sealed:
+encrypted with AES-256-CTR under a random 12-byte nonce, with a key derived
+from the signing secret, so the link does not put the buyer's address into
+access logs, proxy logs or browser histories. The state is a short digest,
+keyed like the signature, of what Plone changes when the member chooses a
+password or logs in: the member's password hash and its ``login_time``. The
+signature is an HMAC-SHA256 over a fixed purpose string, the sealed user id,
+the expiry (epoch seconds) and the state, exactly as they appear in the token
+(encrypt, then sign), so changing any of them breaks it, and a signature made
+here is worth nothing to any other use of the same secret. The secret is the
+current one of the ``_system`` ring of Plone's keyring (``plone.keyring``). A
+link is checked against every secret of that ring, so links already mailed
+survive a rotation: plone.protect rotates the ring at most weekly (on a login)
+and it keeps five secrets, so a secret verifies for at least four weeks after
+its last use, well beyond the default one-week lifetime of a link (a reset
+expiry set longer than that may end links early). Clearing the ring
+(plone.session's "clear secrets") voids every link.
 
-When the buyer opens the link, ``@@clickbank-set-password`` checks it, then asks
-Plone for a reset request for that user (reusing one still valid for a while)
-and sends the buyer on to Plone's own password form. As before, a link can be
-used more than once until it expires: a mail scanner opening it first does not
-spoil it for the buyer. A deleted member's link is refused.
+When the buyer opens the link, ``@@clickbank-set-password`` checks it and that
+the member's state is still the one the link was made for, then asks Plone for
+a reset request for that user (reusing one still valid for a while) and sends
+the buyer on to Plone's own password form. Opening the link changes neither
+password nor login time, so a mail scanner opening it first does not spoil it
+for the buyer; choosing a password on Plone's form (which also removes the
+reset request used) or logging in ends it: the link is used once, with nothing
+stored. A link made again for a member who has logged in before works until
+the next login or password change. A deleted member's link is refused.
 
-Links of version 1 of this format (the user id only base64url-encoded, signed
-under the purpose string ``… link v1``) are still accepted until they expire.
+Links made before links carried the state (one part fewer:
+``<sealed user id>.<expiry>.<signature>``) and links of version 1 of this
+format (the user id only base64url-encoded, signed under the purpose string
+``… link v1``) are still accepted until they expire, but only while the member
+has never logged in: they cannot tell that a password was chosen.
 
 Links of the previous development version (``<11-digit expiry>-<random>``,
 stored in the storage's ``password_tokens``) keep working until they expire on
-sites that still have that tree; the expiry sweep still deletes them from it.
-New storages have no such tree and nothing here creates it.
+sites that still have that tree, with the same rule on login; the expiry sweep
+still deletes them from it. New storages have no such tree and nothing here
+creates it.
 """
 
 import base64
@@ -48,6 +59,7 @@ from secrets import token_bytes
 
 from Crypto.Cipher import AES
 from plone.keyring.interfaces import IKeyManager
+from Products.CMFPlone.browser.login.utils import has_logged_in
 from zope.component import getUtility
 
 from niteoweb.clickbank import sitetools
@@ -59,11 +71,18 @@ PURPOSE = b"niteoweb.clickbank set-password link v2"
 PURPOSE_V1 = b"niteoweb.clickbank set-password link v1"
 #: Bytes of the random nonce in front of a sealed user id.
 NONCE_BYTES = 12
+#: Bytes of the digest of the member's state in a link.
+STATE_BYTES = 12
 RING = "_system"
 MAX_TOKEN_LENGTH = 2000
 # A Plone reset request is reused only if it stays valid at least this long.
 REUSE_MARGIN = timedelta(hours=1)
 
+# Both formats are signed under PURPOSE; the number of dots tells them apart.
+_BOUND = re.compile(
+    r"([A-Za-z0-9_-]{1,1400})\.([0-9]{1,12})\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{43})"
+)
+#: Links without the state: of version 1, or made before the state was added.
 _SIGNED = re.compile(r"([A-Za-z0-9_-]{1,1400})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
 _OLD = re.compile(r"([0-9]{11})-[A-Za-z0-9_-]{1,100}")
 
@@ -116,21 +135,78 @@ def _unseal(secret: str | bytes, sealed: str) -> str | None:
     return _cipher(secret, nonce).decrypt(ciphertext).decode("utf-8")
 
 
+def _member(userid: str):
+    return sitetools.tool("portal_membership").getMemberById(userid)
+
+
+def _state(secret: str | bytes, userid: str, member) -> str:
+    """A digest of what choosing a password or logging in changes for ``member``.
+
+    ``member`` is the member of ``userid``, or None if there is none.
+    """
+    users = getattr(sitetools.tool("acl_users"), "source_users", None)
+    # Plone records no time of a password change; the hash changes with it.
+    password = getattr(users, "_user_passwords", {}).get(userid, "")
+    login_time = None if member is None else member.getProperty("login_time", None)
+    message = PURPOSE + f"\nstate\n{password}\n{login_time}".encode()
+    digest = hmac.new(_key(secret), message, hashlib.sha256).digest()
+    return _b64encode(digest[:STATE_BYTES])
+
+
+def _has_logged_in(userid: str) -> bool:
+    member = _member(userid)
+    return member is not None and has_logged_in(member.getProperty("login_time", None))
+
+
 def new_link(member, now: datetime | None = None) -> tuple[str, int]:
-    """The link for ``member`` and its lifetime in hours; writes nothing."""
+    """The link for ``member`` and its lifetime in hours; writes nothing.
+
+    The link works until it expires, the member chooses a password or the
+    member logs in, whichever comes first.
+    """
     now = now or datetime.now(UTC)
     hours = lifetime_hours()
     expires = int((now + timedelta(hours=hours)).timestamp())
     secret = _ring().current
     if not secret:
         raise LookupError(f"Plone's keyring {RING!r} has no current secret")
-    payload = f"{_seal(secret, member.getId())}.{expires}"
+    userid = member.getId()
+    payload = f"{_seal(secret, userid)}.{expires}.{_state(secret, userid, member)}"
     token = f"{payload}.{_signature(secret, payload)}"
     return f"{sitetools.portal().absolute_url()}/{VIEW}?token={token}", hours
 
 
 def _verified_userid(token: str, now: datetime) -> str | None:
-    """The user id of a signed, unexpired ``token``; None otherwise."""
+    """The user id of a valid ``token`` of any signed format; None otherwise."""
+    match = _BOUND.fullmatch(token)
+    if match is not None:
+        return _bound_userid(*match.groups(), now)
+    userid = _unbound_userid(token, now)
+    return userid if userid and not _has_logged_in(userid) else None
+
+
+def _bound_userid(
+    sealed: str, expires: str, state: str, signature: str, now: datetime
+) -> str | None:
+    """The user id of a link whose member is still in the state it was made for."""
+    if int(expires) <= now.timestamp():
+        return None
+    payload = f"{sealed}.{expires}.{state}"
+    for secret in _ring():
+        if secret and hmac.compare_digest(_signature(secret, payload), signature):
+            try:
+                userid = _unseal(secret, sealed)
+            except ValueError:  # binascii.Error, UnicodeDecodeError
+                return None
+            if not userid:
+                return None
+            current = _state(secret, userid, _member(userid))
+            return userid if hmac.compare_digest(current, state) else None
+    return None
+
+
+def _unbound_userid(token: str, now: datetime) -> str | None:
+    """The user id of a signed, unexpired link without the state."""
     match = _SIGNED.fullmatch(token)
     if match is None:
         return None
@@ -156,7 +232,8 @@ def reset_url(token, now: datetime | None = None) -> str | None:
     """Plone's password form for a valid ``token``; None for any other input.
 
     Never raises on what a query string can hold: malformed, tampered, expired,
-    signed with a secret no longer in the keyring, or for a deleted member.
+    signed with a secret no longer in the keyring, already used (the member
+    chose a password or logged in since), or for a deleted member.
     """
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         return None
@@ -224,6 +301,8 @@ def _old_reset_url(token: str, now: datetime) -> str | None:
     if entry is None or int(token[:11]) <= now.timestamp():
         return None
     userid, randomstring = entry
+    if _has_logged_in(userid):
+        return None
     tool = sitetools.tool("portal_password_reset")
     if randomstring is None or not _usable(tool, randomstring):
         reset = tool.requestReset(userid)

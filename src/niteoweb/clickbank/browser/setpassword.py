@@ -2,8 +2,10 @@
 
 Public: the signed token is the credential (see
 :mod:`niteoweb.clickbank.passwordlinks`). A valid token sends the buyer on to
-Plone's own password form; an expired, tampered or unknown one, or one for a
-deleted member, to "Forgot your password?".
+Plone's own password form; an expired, tampered or unknown one, one already
+used (a password was chosen or the member logged in since it was made), or one
+for a deleted member, to "Forgot your password?", with a warning that names no
+account.
 """
 
 from plone.protect.interfaces import IDisableCSRFProtection
