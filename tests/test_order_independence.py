@@ -10,9 +10,12 @@ from plone import api
 
 from helpers import T0
 from helpers import notification
+from helpers import payload
 from niteoweb.clickbank import entitlements
+from niteoweb.clickbank import ins
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
+from niteoweb.clickbank import sweep
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage import get_storage
 
@@ -27,6 +30,26 @@ def history(steps, email, receipt):
     for day, kind in enumerate(steps, start=1):
         number = f"{receipt}-B{day:03d}" if kind == "BILL" else receipt
         result.append(notification(kind, number, day * 10, email=email, recurring=True))
+    return result
+
+
+def without_customer(kind, receipt, days, email):
+    """Like :func:`history`'s notifications, with an empty ``customer`` block."""
+    data = payload(kind, receipt, days, email=email, recurring=True)
+    data["customer"] = {}
+    return ins.parse(data)
+
+
+def history_without_customers(steps, blank, email, receipt):
+    """:func:`history`, the later notifications in ``blank`` without customer data."""
+    result = history(steps, email, receipt)
+    for index in blank:
+        if index < len(steps):
+            later = result[index + 1]
+            days = (later.transaction_time - T0).days
+            result[index + 1] = without_customer(
+                steps[index], later.receipt, days, email
+            )
     return result
 
 
@@ -81,3 +104,61 @@ def test_any_order_with_repeats_gives_in_order_state(portal, steps, data):
         processing.handle(item, settings_, now=NOW)
     expected = final_state(f"a{n}@example.com")
     assert final_state(f"b{n}@example.com") == expected
+
+
+def test_rebills_without_customer_before_their_sale_give_in_order_state(portal):
+    """Sold 65 days ago, rebilled 35 and 5 days ago without customer data.
+
+    In order, each handled when it happened; or the rebills first (newest
+    first) and the sale last, all now. After the expiry sweep both buyers are
+    paid up, have access and the same entitlements and member data.
+    """
+    now = T0 + timedelta(days=65)
+    settings_ = get_settings()
+
+    def subscription(email, receipt):
+        sale = notification("SALE", receipt, 0, email=email, recurring=True)
+        rebills = [
+            without_customer("BILL", f"{receipt}-B{n:03d}", days, "")
+            for n, days in ((1, 30), (2, 60))
+        ]
+        return [sale, *rebills]
+
+    in_order = subscription("early@example.com", "XREBILL1")
+    sale, *rebills = subscription("late@example.com", "YREBILL1")
+    for item in in_order:
+        processing.handle(item, settings_, now=item.transaction_time)
+    late = [processing.handle(item, settings_, now=now) for item in rebills[::-1]]
+    assert [result.outcome for result in late] == ["recorded", "recorded"]
+    assert processing.handle(sale, settings_, now=now).outcome == "created"
+    assert sweep.expire(settings_, now=now).revoked == 0
+    expected = final_state("early@example.com")
+    last_rebill = in_order[-1]
+    paid_until = last_rebill.line_items[0].payment_plan.next_payment_date
+    assert expected == (
+        (True, "REBILL1-B002", last_rebill.transaction_time.isoformat()),
+        [("1", "active", paid_until + timedelta(days=3), True)],  # 3: grace
+    )
+    assert final_state("late@example.com") == expected
+
+
+@pytest.mark.property
+@given(
+    steps=st.lists(st.sampled_from(STEPS), max_size=6),
+    blank=st.sets(st.integers(min_value=0, max_value=5)),
+    data=st.data(),
+)
+def test_later_notifications_without_customer_in_any_order(portal, steps, blank, data):
+    """Later notifications without customer data: any order, the in-order state."""
+    n = next(_buyers)
+    in_order = history_without_customers(steps, blank, f"c{n}@example.com", f"C{n:07d}")
+    shuffled = history_without_customers(steps, blank, f"d{n}@example.com", f"D{n:07d}")
+    delivery = data.draw(st.permutations(shuffled))
+    delivery += data.draw(st.lists(st.sampled_from(shuffled), max_size=3))
+    settings_ = get_settings()
+    for item in in_order:
+        processing.handle(item, settings_, now=NOW)
+    for item in delivery:
+        processing.handle(item, settings_, now=NOW)
+    expected = final_state(f"c{n}@example.com")
+    assert final_state(f"d{n}@example.com") == expected

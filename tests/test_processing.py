@@ -10,7 +10,9 @@ from zope.component import getGlobalSiteManager
 from helpers import T0
 from helpers import Counting
 from helpers import notification
+from helpers import payload
 from niteoweb.clickbank import entitlements
+from niteoweb.clickbank import ins
 from niteoweb.clickbank import interfaces
 from niteoweb.clickbank import ledger
 from niteoweb.clickbank import processing
@@ -264,6 +266,134 @@ class TestSubscriptions:
         )
         assert result.outcome == "granted"
         assert has_access()
+
+
+def without_customer(transaction_type, receipt, days, **kwargs):
+    """A notification whose ``customer`` block is empty, as rebills may come."""
+    data = payload(transaction_type, receipt, days, recurring=True, **kwargs)
+    data["customer"] = {}
+    return ins.parse(data)
+
+
+class TestLaterNotificationsWithoutCustomer:
+    """The order knows its buyer: its later notifications need no customer data."""
+
+    SOLD = T0  # 65 days before NOW_65, rebilled 35 and 5 days before it
+    NOW_65 = T0 + timedelta(days=65)
+
+    def rebills(self, receipt="AAAA1111"):
+        return [
+            without_customer("BILL", f"{receipt}-B001", 30),
+            without_customer("BILL", f"{receipt}-B002", 60),
+        ]
+
+    def assert_paid_up(self, now):
+        """Access survives the expiry sweep at ``now``; paid to the last rebill."""
+        sweep.expire(get_settings(), now=now)
+        assert has_access()
+        (owned,) = entitlements.for_buyer(get_storage(), "buyer@example.com")
+        assert owned.state == "active"
+        paid_until = T0 + timedelta(days=60 + 30)  # the last rebill's next payment
+        assert owned.valid_until == paid_until + timedelta(days=3)  # grace
+        assert member().getProperty("last_purchase_id") == "AAAA1111-B002"
+        history = ledger.history(get_storage(), "buyer@example.com")
+        receipts = {"AAAA1111", "AAAA1111-B001", "AAAA1111-B002"}
+        assert {r.receipt for r in history} == receipts
+
+    def test_rebills_without_customer_keep_the_subscription_paid(self, handle):
+        """Sold 65 days ago, rebilled 35 and 5 days ago: paid up, access now."""
+        handle(notification(recurring=True), self.SOLD)
+        for rebill in self.rebills():
+            result = handle(rebill, rebill.transaction_time)
+            assert (result.outcome, result.detail) == ("updated", "")
+        records = ledger.history(get_storage(), "buyer@example.com")
+        assert {r.email for r in records} == {"buyer@example.com"}
+        self.assert_paid_up(self.NOW_65)
+
+    def test_rebills_without_customer_before_their_sale(self, handle, mails):
+        """Kept with the order until the sale names the buyer; then they count."""
+        for rebill in reversed(self.rebills()):
+            result = handle(rebill, self.NOW_65)
+            assert (result.outcome, result.detail) == (
+                "recorded",
+                "no buyer known for this order yet",
+            )
+        assert member() is None
+        assert handle(notification(recurring=True), self.NOW_65).outcome == "created"
+        assert has_access()
+        assert len(mails) == 1
+        self.assert_paid_up(self.NOW_65)
+
+    def test_early_rebill_of_a_members_new_order_is_mirrored(self, handle):
+        """An existing member's second order: its early rebill counts on the sale."""
+        handle(notification(receipt="AAAA1111"))
+        rebill = without_customer("BILL", "BBBB2222-B001", 30)
+        assert handle(rebill, self.NOW_65).outcome == "recorded"
+        sale = notification(receipt="BBBB2222", days=1, recurring=True)
+        assert handle(sale, self.NOW_65).outcome == "updated"
+        assert member().getProperty("last_purchase_id") == "BBBB2222-B001"
+        stamp = rebill.transaction_time.isoformat()
+        assert member().getProperty("last_purchase_timestamp") == stamp
+
+    def test_rebill_naming_another_email_goes_to_the_orders_buyer(self, handle):
+        """The order's buyer wins: the other address gets no account, no order."""
+        handle(notification(recurring=True))
+        rebill = notification(
+            "BILL", "AAAA1111-B001", 30, email="other@example.com", recurring=True
+        )
+        result = handle(rebill, T0 + timedelta(days=30))
+        assert result.outcome == "updated"
+        assert member("other@example.com") is None
+        assert "other@example.com" not in get_storage().buyers
+        assert ledger.history(get_storage(), "other@example.com") == []
+        assert member().getProperty("last_purchase_id") == "AAAA1111-B001"
+        sweep.expire(get_settings(), now=T0 + timedelta(days=45))
+        assert has_access()
+
+    @pytest.mark.parametrize("email", ["", "not-an-email"])
+    @pytest.mark.parametrize(
+        "kind,state", [("RFND", "refunded"), ("CGBK", "chargeback")]
+    )
+    def test_refund_without_customer_revokes_the_orders_buyer(
+        self, handle, kind, state, email
+    ):
+        """Refunds and chargebacks of a known order need no (valid) email."""
+        handle(notification(recurring=True))
+        data = payload(kind, "AAAA1111", 1, recurring=True, email=email)
+        if not email:
+            data["customer"] = {}
+        assert handle(ins.parse(data)).outcome == "revoked"
+        assert not has_access()
+        (owned,) = entitlements.for_buyer(get_storage(), "buyer@example.com")
+        assert owned.state == state
+        assert "not-an-email" not in get_storage().buyers
+
+    def test_cancel_without_customer_ends_access_with_the_paid_period(self, handle):
+        """CANCEL-REBILL without customer data cancels the buyer's subscription."""
+        handle(notification(recurring=True))
+        handle(without_customer("CANCEL-REBILL", "AAAA1111", 5))
+        (owned,) = entitlements.for_buyer(get_storage(), "buyer@example.com")
+        assert owned.state == "cancelled"
+        sweep.expire(get_settings(), now=T0 + timedelta(days=31))
+        assert not has_access()
+
+    def test_unknown_order_without_customer_is_kept_for_nobody(self, handle):
+        """A rebill of an order never seen, without buyer: recorded, nobody gains."""
+        result = handle(without_customer("BILL", "ZZZZ9999-B001", 30))
+        assert result.outcome == "recorded"
+        storage = get_storage()
+        assert storage.orders["ZZZZ9999"].email == ""
+        assert dict(storage.buyers) == {}
+        report = sweep.expire(get_settings(), now=T0 + timedelta(days=90))
+        assert report.due == (("ZZZZ9999", "1"),)
+        assert report.revoked == 0
+
+    def test_sale_without_customer_is_still_rejected(self, handle):
+        """The sale is what names the buyer: without one it is rejected."""
+        data = payload("SALE", "AAAA1111", 0)
+        data["customer"] = {}
+        assert handle(ins.parse(data)).outcome == "rejected"
+        assert get_storage().orders["AAAA1111"].items == {}
 
 
 class TestIgnored:

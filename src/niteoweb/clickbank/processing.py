@@ -6,6 +6,7 @@ lifecycle (entitlements), members (role and groups), events and mail. The
 sweep lives in :mod:`niteoweb.clickbank.sweep`.
 """
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
@@ -18,7 +19,11 @@ from niteoweb.clickbank import logger
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank.errors import MemberCreationFailedError
+from niteoweb.clickbank.errors import POSTVerificationFailedError
+from niteoweb.clickbank.ins import LineItem
+from niteoweb.clickbank.ins import Notification
 from niteoweb.clickbank.ins import idempotency_key
+from niteoweb.clickbank.ins import parse
 from niteoweb.clickbank.interfaces import MemberCreatedEvent
 from niteoweb.clickbank.interfaces import MemberDisabledEvent
 from niteoweb.clickbank.interfaces import MemberEnabledEvent
@@ -27,9 +32,14 @@ from niteoweb.clickbank.lifecycle import PAYMENTS
 from niteoweb.clickbank.lifecycle import Action
 from niteoweb.clickbank.lifecycle import action_for
 from niteoweb.clickbank.settings import Settings
+from niteoweb.clickbank.storage import buyer_orders
+from niteoweb.clickbank.storage import get_order
 from niteoweb.clickbank.storage import get_storage
 
 TEST_RECEIPT = "********"
+#: Outcomes of notifications that were applied to their order's entitlements
+#: and, had the buyer had an account, to the member data.
+_APPLIED = frozenset({"created", "granted", "revoked", "updated", "recorded"})
 
 
 @dataclass(frozen=True)
@@ -76,13 +86,14 @@ def handle(notification, settings: Settings, now: datetime | None = None) -> Res
     email = members.normalize_email(notification.customer.email)
     member, touched = None, []
     ignored = _ignored(notification, settings, action)
+    buyer, new_buyer = ("", False) if ignored else _buyer(storage, notification)
     if ignored is not None:
         outcome, detail = ignored
-    elif action in PAYMENTS and not members.is_valid_email(email):
+    elif not buyer and action is Action.PURCHASE:
         outcome, detail = "rejected", "the notification has no valid buyer email"
     else:
         outcome, detail, member, touched, email = _apply(
-            storage, notification, settings, action, email, now
+            storage, notification, settings, action, buyer, now, new_buyer
         )
     entry = ledger.record(storage, key, notification, outcome, detail, email)
     logger.info(
@@ -99,15 +110,38 @@ def handle(notification, settings: Settings, now: datetime | None = None) -> Res
     return Result(outcome, entry.id, detail=detail)
 
 
-def _apply(storage, notification, settings, action, email, now):
+def _buyer(storage, notification) -> tuple[str, bool]:
+    """The email of the buyer ``notification`` is applied to, and whether it is
+    new to the notification's order.
+
+    The order knows its buyer: once an order has a valid email, every later
+    notification of it goes to that buyer, whatever its customer block says
+    (nothing, an invalid address or another buyer's). Otherwise the
+    notification's own email, if valid; else "": no buyer is known yet (a
+    rebill without customer data that arrived before its sale, say).
+    """
+    order = get_order(storage, notification.original_receipt)
+    known = order.email if order is not None else ""
+    if known and members.is_valid_email(known):
+        return known, False
+    email = members.normalize_email(notification.customer.email)
+    if not members.is_valid_email(email):
+        return "", False
+    return email, order is not None
+
+
+def _apply(storage, notification, settings, action, email, now, new_buyer=False):
     touched = entitlements.add_event(storage, notification, action, email)
-    # Later notifications of an order may lack the customer: the order knows.
-    email = next((e.email for e in touched if e.email), email)
+    # An order whose email is not a valid one: its entitlements may know.
+    email = email or next((e.email for e in touched if e.email), "")
     for entitlement in touched:
         entitlements.refresh(storage, entitlement, settings, now)
     first = touched[0] if touched else None
+    if not email:
+        # Kept with its order: counts as soon as a notification names the buyer.
+        return "recorded", "no buyer known for this order yet", None, touched, email
 
-    member = members.find(email) if email else None
+    member = members.find(email)
     created = False
     # Roles and groups read once, for the safety check and for the sync.
     held = members.standing(member) if member is not None else None
@@ -143,6 +177,8 @@ def _apply(storage, notification, settings, action, email, now):
     if action in PAYMENTS:
         members.update_purchase(member, notification)
     receipt = notification.original_receipt
+    if created or new_buyer:
+        _mirror_newest_payment(storage, member, email, receipt)
     access, groups = buyer_access(storage, email, settings, receipt)
     added, removed = members.sync(member, settings, access, groups, held)
     role = f"role:{settings.member_role}"
@@ -167,6 +203,41 @@ def _apply(storage, notification, settings, action, email, now):
         sorted(f"+{a}" for a in added) + sorted(f"-{r}" for r in removed)
     )
     return outcome, detail, member, touched, email
+
+
+def _mirror_newest_payment(storage, member, email: str, receipt: str) -> None:
+    """Mirror the newest logged payment of the buyer's orders into member data.
+
+    Payments applied while their order had no known buyer (a rebill without
+    customer data before its sale) or no account were mirrored on no member;
+    called when the account is created or an order learns its buyer, so that
+    the member data ends as if the notifications had arrived in order.
+    """
+    newest = None
+    for order in buyer_orders(storage, email, receipt)[0]:
+        for record_id in order.seen.values():
+            entry = storage.records[record_id]
+            if entry.outcome not in _APPLIED:
+                continue
+            if action_for(entry.transaction_type)[0] not in PAYMENTS:
+                continue
+            if newest is None or entry.transaction_time > newest.transaction_time:
+                newest = entry
+    if newest is not None:
+        members.update_purchase(member, _logged_payment(newest))
+
+
+def _logged_payment(entry) -> Notification:
+    """The notification of a log record (its fields only once it was blanked)."""
+    if entry.payload is not None:
+        with contextlib.suppress(POSTVerificationFailedError):
+            return parse(entry.payload)
+    return Notification(
+        transaction_time=entry.transaction_time,
+        receipt=entry.receipt,
+        transaction_type=entry.transaction_type,
+        line_items=tuple(LineItem(item_no=item) for item in entry.item_numbers),
+    )
 
 
 def buyer_access(
