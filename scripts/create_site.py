@@ -4,7 +4,8 @@
 
 Idempotent: a site that exists is kept, and only the add-on installation and the
 mail settings are made sure of. Environment: SITE_ID, ADMIN_USER, SMTP_HOST,
-SMTP_PORT, MAIL_FROM, CLICKBANK_SECRET_KEY (optional: sets the secret key).
+SMTP_PORT, MAIL_FROM, CLICKBANK_SECRET_KEY (optional: sets the secret key; the
+registry record keeps it sealed).
 """
 
 import os

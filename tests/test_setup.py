@@ -48,10 +48,14 @@ class TestInstall:
         assert api.portal.get_registry_record(SETTINGS + name) == default
 
     def test_secret_key_record(self, portal):
-        """The secret key is a registry record (the test layer sets it)."""
+        """The secret key is a registry record, sealed (the test layer sets it)."""
+        from niteoweb.clickbank.settings import get_settings
         from niteoweb.clickbank.testing import SECRET_KEY
 
-        assert api.portal.get_registry_record(SETTINGS + "secret_key") == SECRET_KEY
+        stored = api.portal.get_registry_record(SETTINGS + "secret_key")
+        assert stored.startswith("sealed:")
+        assert SECRET_KEY not in stored
+        assert get_settings().secret_keys == (SECRET_KEY,)
 
     @pytest.mark.parametrize(
         "name",
@@ -110,6 +114,16 @@ class TestUninstall:
         """No registry record under the add-on's prefix is left."""
         registry = api.portal.get_tool("portal_registry")
         assert [n for n in registry.records if n.startswith(SETTINGS)] == []
+
+    def test_sealing_keyring_removed(self, portal):
+        """The keyring that sealed the secret keys is gone with them."""
+        from plone.keyring.interfaces import IKeyManager
+        from zope.component import getUtility
+
+        from niteoweb.clickbank.secretkeys import RING
+
+        assert RING not in getUtility(IKeyManager)
+        assert "_system" in getUtility(IKeyManager)
 
     def test_log_kept(self, portal):
         """Payment records survive an uninstall."""

@@ -3,8 +3,10 @@
 from plone import api
 from plone.app.testing import TEST_USER_ID
 from plone.app.testing import setRoles
+from zope.globalrequest import getRequest
 
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
+from niteoweb.clickbank.settings import get_settings
 
 PROFILE = "niteoweb.clickbank:default"
 
@@ -18,7 +20,7 @@ def test_upgrade_reloads_missing_registry_records(portal, setup_tool):
     assert setup_tool.listUpgrades(PROFILE)
     setup_tool.upgradeProfile(PROFILE)
     assert api.portal.get_registry_record(f"{REGISTRY_PREFIX}.grace_days") == 3
-    assert setup_tool.getLastVersionForProfile(PROFILE) == ("1002",)
+    assert setup_tool.getLastVersionForProfile(PROFILE) == ("1003",)
     assert setup_tool.listUpgrades(PROFILE) == []
 
 
@@ -41,7 +43,33 @@ def test_upgrade_from_1000_adds_mail_settings(portal, setup_tool):
         del registry.records[name]
     setup_tool.setLastVersionForProfile(PROFILE, "1000")
     setup_tool.upgradeProfile(PROFILE)
-    assert setup_tool.getLastVersionForProfile(PROFILE) == ("1002",)
+    assert setup_tool.getLastVersionForProfile(PROFILE) == ("1003",)
     for name in names:
         assert name in registry.records
         assert registry[name] is None
+
+
+def store_in_clear(name: str, key: str) -> None:
+    """Write a key into its record in clear, as versions before 1003 did."""
+    registry = api.portal.get_tool("portal_registry")
+    registry.records._values[f"{REGISTRY_PREFIX}.{name}"] = key
+    getRequest().other.pop("_plone_registry_cache", None)
+
+
+def test_upgrade_from_1002_seals_the_secret_keys(portal, setup_tool):
+    """Keys stored in clear are sealed, and still open notifications."""
+    setRoles(portal, TEST_USER_ID, ["Manager"])
+    store_in_clear("secret_key", "CLEARKEY1234")
+    store_in_clear("previous_secret_key", "OLDCLEARKEY9")
+    setup_tool.setLastVersionForProfile(PROFILE, "1002")
+    setup_tool.upgradeProfile(PROFILE)
+    assert setup_tool.getLastVersionForProfile(PROFILE) == ("1003",)
+    registry = api.portal.get_tool("portal_registry")
+    for name, key in (
+        ("secret_key", "CLEARKEY1234"),
+        ("previous_secret_key", "OLDCLEARKEY9"),
+    ):
+        stored = registry.records[f"{REGISTRY_PREFIX}.{name}"].value
+        assert stored.startswith("sealed:")
+        assert key not in stored
+    assert get_settings().secret_keys == ("CLEARKEY1234", "OLDCLEARKEY9")

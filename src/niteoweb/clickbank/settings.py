@@ -14,6 +14,7 @@ from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.interfaces import IClickBankSettings
 from niteoweb.clickbank.products import ProductRule
 from niteoweb.clickbank.products import parse_product_lines
+from niteoweb.clickbank.secretkeys import read_keys
 
 #: Roles that manage the site or its content: never granted by a notification,
 #: whatever the registry says.
@@ -48,9 +49,13 @@ MANAGING_PERMISSIONS = (
 
 @dataclass(frozen=True)
 class Settings:
-    """A snapshot of the registry records, read once per notification."""
+    """A snapshot of the registry records, read once per notification.
 
-    secret_keys: tuple[str, ...] = ()
+    ``secret_keys`` are the keys in clear, newest first: not in the ``repr``, so
+    that a logged snapshot does not show them.
+    """
+
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
     vendors: frozenset[str] = frozenset()
     member_role: str = "Member"
     products: dict[str, ProductRule] = field(default_factory=dict)
@@ -76,18 +81,18 @@ def record_name(field_name: str) -> str:
 
 
 def get_settings() -> Settings:
-    """Read the settings from the registry of the current site."""
+    """Read the settings from the registry of the current site.
+
+    The secret keys are those of the server configuration, else the registry's,
+    opened (see :mod:`niteoweb.clickbank.secretkeys`).
+    """
     registry = getUtility(IRegistry)  # once, not once per record as plone.api does
 
     def get(name, default=None):
         value = registry.get(record_name(name), default)
         return default if value is None else value
 
-    keys = tuple(
-        key.strip()
-        for key in (get("secret_key", ""), get("previous_secret_key", ""))
-        if key and key.strip()
-    )
+    keys = tuple(key for _source, key in read_keys(registry).values() if key)
     try:
         products = parse_product_lines(get("products", []))
     except Invalid:

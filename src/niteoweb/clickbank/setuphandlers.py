@@ -2,10 +2,13 @@
 
 from plone import api
 from plone.base.interfaces import INonInstallable
+from plone.keyring.interfaces import IKeyManager
+from zope.component import getUtility
 from zope.interface import implementer
 
 from niteoweb.clickbank import logger
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
+from niteoweb.clickbank.secretkeys import RING
 from niteoweb.clickbank.storage import get_storage
 
 
@@ -42,7 +45,9 @@ def post_install(context):
 
 
 def uninstall(context):
-    """Remove every registry record under the add-on's prefix.
+    """Remove every registry record under the add-on's prefix, and the keyring.
+
+    The keyring holds the secret that sealed the secret keys.
 
     The notification log and the entitlements (payment records) and the member
     data of buyers are kept, so that reinstalling loses nothing.
@@ -51,4 +56,7 @@ def uninstall(context):
     prefix = REGISTRY_PREFIX + "."
     for name in list(registry.records.keys(min=prefix, max=prefix + "\uffff")):
         del registry.records[name]
+    manager = getUtility(IKeyManager)
+    if RING in manager:
+        del manager[RING]
     logger.info("niteoweb.clickbank uninstalled: settings removed, log kept")

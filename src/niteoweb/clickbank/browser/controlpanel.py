@@ -3,6 +3,7 @@
 from plone import api
 from plone.app.registry.browser.controlpanel import ControlPanelFormWrapper
 from plone.app.registry.browser.controlpanel import RegistryEditForm
+from plone.registry.interfaces import IRegistry
 from plone.z3cform import layout
 from Products.Five.browser.pagetemplatefile import ViewPageTemplateFile
 from Products.statusmessages.interfaces import IStatusMessage
@@ -10,6 +11,7 @@ from z3c.form import button
 from z3c.form import field
 from z3c.form.interfaces import WidgetActionExecutionError
 from zope import schema
+from zope.component import getUtility
 from zope.interface import Invalid
 
 from niteoweb.clickbank import _
@@ -17,12 +19,16 @@ from niteoweb.clickbank.errors import NotConfiguredError
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.interfaces import IClickBankSettings
 from niteoweb.clickbank.products import parse_product_lines
+from niteoweb.clickbank.secretkeys import REGISTRY
+from niteoweb.clickbank.secretkeys import SECRET_FIELDS
+from niteoweb.clickbank.secretkeys import SERVER
+from niteoweb.clickbank.secretkeys import UNREADABLE
+from niteoweb.clickbank.secretkeys import read_keys
+from niteoweb.clickbank.secretkeys import server_keys
 from niteoweb.clickbank.selftest import send_test_notification
 from niteoweb.clickbank.settings import managing_groups
 from niteoweb.clickbank.settings import missing_groups
 
-#: Fields whose value is written but never rendered back to the browser.
-SECRET_FIELDS = ("secret_key", "previous_secret_key")
 #: A form-only field (not a registry record).
 CREATE_GROUPS = "create_missing_groups"
 
@@ -52,7 +58,7 @@ class ClickBankSettingsForm(RegistryEditForm):
     label = _("ClickBank")
 
     def updateFields(self):
-        """Add the form-only 'create missing groups' checkbox after the products."""
+        """Add the 'create missing groups' checkbox; leave out server-set keys."""
         super().updateFields()
         names = list(self.fields)
         after = names.index("products") + 1
@@ -62,17 +68,20 @@ class ClickBankSettingsForm(RegistryEditForm):
             self.fields.select(*names[:after])
             + extra
             + self.fields.select(*names[after:])
-        )
+        ).omit(*server_keys())  # the server configuration's key wins: not editable
 
     def updateWidgets(self):
         """Never send a stored secret back in the HTML."""
         super().updateWidgets()
+        keys = read_keys(getUtility(IRegistry))
         for name in SECRET_FIELDS:
+            if name not in self.widgets:
+                continue
             widget = self.widgets[name]
             widget.value = ""
-            configured = bool(getattr(self.getContent(), name, None))
+            readable = keys.get(name, (None, None))[0] == REGISTRY
             widget.placeholder = (
-                _("A key is set. Leave empty to keep it.") if configured else None
+                _("A key is set. Leave empty to keep it.") if readable else None
             )
 
     def applyChanges(self, data):
@@ -194,6 +203,25 @@ class ClickBankControlPanelWrapper(ControlPanelFormWrapper):
     def webhook_url(self) -> str:
         """The URL to paste into ClickBank."""
         return webhook_url()
+
+    def key_notes(self) -> list:
+        """Keys the form does not offer (set by the server) or cannot open."""
+        notes = []
+        for name, (source, _key) in read_keys(getUtility(IRegistry)).items():
+            mapping = {"field": IClickBankSettings[name].title}
+            if source == SERVER:
+                notes.append(
+                    _("${field}: set by the server configuration.", mapping=mapping)
+                )
+            elif source == UNREADABLE:
+                notes.append(
+                    _(
+                        "${field}: the stored key can no longer be read (the "
+                        "site's secret it was sealed with is gone). Enter it again.",
+                        mapping=mapping,
+                    )
+                )
+        return notes
 
 
 ClickBankControlPanel = layout.wrap_form(

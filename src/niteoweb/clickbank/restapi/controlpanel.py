@@ -13,10 +13,11 @@ from zope.component import adapter
 from zope.component import getUtility
 from zope.interface import implementer
 
-from niteoweb.clickbank.browser.controlpanel import SECRET_FIELDS
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.interfaces import IClickBankSettings
 from niteoweb.clickbank.products import parse_product_lines
+from niteoweb.clickbank.secretkeys import SECRET_FIELDS
+from niteoweb.clickbank.secretkeys import read_keys
 from niteoweb.clickbank.settings import managing_groups
 from niteoweb.clickbank.settings import missing_groups
 
@@ -38,7 +39,12 @@ class ClickBankControlpanel(RegistryConfigletPanel):
 @implementer(ISerializeToJson)
 @adapter(IClickBankControlpanel)
 class ClickBankControlpanelSerializer(ControlpanelSerializeToJson):
-    """Serialize the settings; secret keys are reported as set or not, never shown."""
+    """Serialize the settings; secret keys are reported as set or not, never shown.
+
+    ``secret_keys_set`` says which keys are usable; ``secret_keys_source`` where
+    each comes from: ``"server"`` (zope.conf or the environment, not editable
+    here), ``"registry"``, ``"unreadable"`` (to be entered again) or ``null``.
+    """
 
     def __call__(self):
         result = super().__call__()
@@ -46,15 +52,14 @@ class ClickBankControlpanelSerializer(ControlpanelSerializeToJson):
         for name in SECRET_FIELDS:
             if name in data:
                 data[name] = ""
+        keys = read_keys(getUtility(IRegistry))
         result["secret_keys_set"] = {
-            name: bool(getattr(self._proxy(), name, None)) for name in SECRET_FIELDS
+            name: bool(keys.get(name, (None, None))[1]) for name in SECRET_FIELDS
+        }
+        result["secret_keys_source"] = {
+            name: keys.get(name, (None, None))[0] for name in SECRET_FIELDS
         }
         return result
-
-    def _proxy(self):
-        return getUtility(IRegistry).forInterface(
-            IClickBankSettings, prefix=REGISTRY_PREFIX
-        )
 
 
 @implementer(IDeserializeFromJson)

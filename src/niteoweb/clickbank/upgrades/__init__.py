@@ -19,3 +19,20 @@ def migrate_storage(context):
 
     if migrate(api.portal.get()) is None:
         logger.info("niteoweb.clickbank: storage already up to date")
+
+
+def seal_secret_keys(context):
+    """Seal the secret keys that versions before 1003 stored in clear."""
+    from plone.registry.interfaces import IRegistry
+    from zope.component import getUtility
+
+    from niteoweb.clickbank.secretkeys import SECRET_RECORDS
+    from niteoweb.clickbank.secretkeys import is_sealed
+    from niteoweb.clickbank.secretkeys import seal
+
+    registry = getUtility(IRegistry)
+    for name in SECRET_RECORDS.values():
+        value = registry.get(name)
+        if value and not is_sealed(value):
+            registry[name] = seal(value)
+            logger.info("niteoweb.clickbank: %s sealed", name)
