@@ -1,5 +1,5 @@
 # niteoweb.clickbank: one command to run a site, one to test it.
-#   make start   venv + install + Zope instance + Plone site "Plone" → http://127.0.0.1:8080/Plone
+#   make start   venv + install + Zope instance + Plone site "Plone" → http://localhost:8080/Plone
 #   make test    venv + install + lint + the whole test suite
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
