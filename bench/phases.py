@@ -1,288 +1,187 @@
 """What is measured against the running benchmark instance, one function per phase.
 
 The instance serves two sites, ``small`` and ``large``. Every phase posts real
-HTTP requests; the series of a phase (handler and baseline, on both sites) take
-turns in short blocks, so every ratio is measured under the same load, and
-each series pays for the work its own requests leave behind (the welcome mail
-a SALE hands to the outbox thread is sent while the next SALE runs).
+HTTP requests. The new buyers of a series have a two-letter prefix in their
+email and receipt: the series' letter (:data:`MEASURED` …), then the site's.
 """
 
+import email
+import itertools
 import random
 from dataclasses import dataclass
+from email.header import decode_header
+from email.header import make_header
 
-import client
-import datafs
-import plan
-from client import Request
+import load
+
+#: The letter of each series of new buyers, by phase.
+WARM_UP = {"sale": "W", "plone-sale": "V", "old-sale": "U"}
+MEASURED = {"sale": "H", "plone-sale": "M", "old-sale": "N"}
+CONCURRENT = {"sale": "C", "plone-sale": "E"}
+#: The series whose buyers get the add-on's welcome mail, and Plone's mail.
+ADDON_LETTERS, PLONE_LETTERS = frozenset("WHC"), frozenset("VME")
 
 
 @dataclass(frozen=True)
 class Sizes:
     """How much of everything a run does."""
 
-    small: int  # members (and ledger records) of the small site
-    large: int  # members (and ledger records) of the large site
+    small: int  # members of the small site
+    large: int  # members of the large site
     sales: int  # SALE notifications per series
     bills: int  # BILL notifications per series
-    mail_off: int  # SALEs per series with the welcome mail switched off
-    concurrent: int  # requests of the concurrency phase
+    concurrent: int  # requests of the concurrency phase, per view
     warmup: int  # requests per series after the start, not measured
-    profile: int  # SALEs (and BILLs) posted through the profiler
     block: int  # requests of one series in a row, when series take turns
 
 
-FULL = Sizes(small=1000, large=20000, sales=300, bills=250, mail_off=150,
-             concurrent=400, warmup=20, profile=100, block=20)  # fmt: skip
-QUICK = Sizes(small=300, large=6000, sales=40, bills=40, mail_off=30,
-              concurrent=96, warmup=10, profile=30, block=10)  # fmt: skip
-
-
-def check(sizes: Sizes) -> None:
-    """Fail before populating if a site has too few members to rebill.
-
-    Each site: BILL and baseline BILL in the warm-up and in the measured series;
-    the large site also: the BILLs of the concurrency phase (handler and
-    baseline, see :func:`concurrency`) and of the profiles.
-    """
-    if sizes.warmup < sizes.block:
-        # The duplicates of a round are the SALEs of the round before it.
-        raise SystemExit("warmup must be at least one block")
-    concurrent = sizes.concurrent
-    needs = {
-        "small": 2 * sizes.warmup + 2 * sizes.bills,
-        "large": 2 * sizes.warmup + 2 * sizes.bills + concurrent * 30 // 100
-        + (concurrent - concurrent * 65 // 100) + sizes.profile,
-    }  # fmt: skip
-    for site, need in needs.items():
-        have = len(plan.billable(site, getattr(sizes, site)))
-        if have < need:
-            raise SystemExit(f"{site} site: {need} members to rebill, {have} exist")
+FULL = Sizes(small=1000, large=20000, sales=400, bills=400, concurrent=400,
+             warmup=20, block=10)  # fmt: skip
+QUICK = Sizes(small=200, large=4000, sales=250, bills=250, concurrent=160,
+              warmup=10, block=10)  # fmt: skip
 
 
 class Buyers:
-    """Fresh buyer numbers, and populated members of one site nobody billed yet."""
+    """Fresh buyer numbers of one site, and its populated members to rebill."""
 
     def __init__(self, site: str, members: int):
         self.site = site
         self.next_new = 0
-        order = list(plan.billable(site, members))
+        order = list(range(members))
         random.Random(7).shuffle(order)  # rebills come in no particular order
-        self.members = iter(order)
+        self.rebills = ((i, number) for number in itertools.count(2) for i in order)
 
-    def new(self, count: int) -> list[int]:
-        first = self.next_new
-        self.next_new += count
-        return list(range(first, first + count))
+    def prefix(self, letter: str) -> str:
+        return letter + self.site[0].upper()
 
-    def billable(self, count: int) -> list[int]:
-        return [next(self.members) for _ in range(count)]
+    def new(self, number: int) -> list[int]:
+        self.next_new += number
+        return list(range(self.next_new - number, self.next_new))
 
-
-def _prefix(letter: str, site: str) -> str:
-    # Two letters: receipts stay 8 characters long, like ClickBank's.
-    return f"{letter}{site[0].upper()}"
+    def billable(self, count: int) -> list[tuple[int, int]]:
+        """Populated members and the number of their rebill: all once, then again."""
+        return list(itertools.islice(self.rebills, count))
 
 
-def side_by_side(instance, buyers: dict, base, sales: int, bills: int,
-                 letters: str = "SB", earlier: dict | None = None,
-                 block: int = 1) -> dict:  # fmt: skip
-    """SALE and BILL by handler and baseline on both sites, taking turns.
+def _letter(message) -> str:
+    """The series letter of a buyer's mail, from its recipient's address."""
+    local = message["To"].rpartition("<")[2].partition("@")[0]
+    return local.partition("-")[2][:1].upper()
 
-    With ``earlier`` (SALEs already posted, per site; at least ``block``) a
-    duplicate series re-posts them, then the SALEs of this phase, each a round
-    of turns after it was posted.
+
+def _text_size(message) -> tuple[int, int]:
+    """Characters of the subject and of the text (a line end counted as one)."""
+    chars = 0
+    for part in message.walk():
+        if not part.is_multipart():
+            text = part.get_payload(decode=True)
+            text = text.decode(part.get_content_charset("utf-8"))
+            chars += len(text.replace("\r\n", "\n"))
+    return len(str(make_header(decode_header(message["Subject"])))), chars
+
+
+def _post_and_wait(instance, series: dict, block: int, mails: int) -> None:
+    """Post ``series`` in turns; wait until their ``mails`` have been delivered."""
+    expected = instance.mail_count() + mails
+    load.interleaved(instance.port, series, block, instance.server.pid)
+    if instance.wait_for_mails(expected) < expected:
+        raise RuntimeError("the welcome mails did not reach the SMTP sink")
+
+
+def _series(buyers: dict, letters: dict, sales: int, bills: int, mail: dict) -> dict:
+    """SALEs of the kinds in ``letters`` and BILLs of both views, on both sites.
+
+    Returns ``{"<kind>@<site>": [Request, …]}``.
+    """
+    series = {}
+    for site, pool in buyers.items():
+        for kind, letter in letters.items():
+            prefix = pool.prefix(letter)
+            view_mail = mail if kind == "plone-sale" else None
+            series[f"{kind}@{site}"] = [
+                load.sale(site, prefix, i)
+                if kind == "sale"
+                else load.plone_sale(site, prefix, i, view_mail)
+                for i in pool.new(sales)
+            ]
+        for kind, rebill in (("bill", load.bill), ("plone-bill", load.plone_bill)):
+            series[f"{kind}@{site}"] = [rebill(site, *m) for m in pool.billable(bills)]
+    return series
+
+
+def warm_up(instance, buyers: dict, sizes: Sizes) -> dict:
+    """A few requests of every kind; returns the size of the add-on's welcome mail.
+
+    The add-on's SALEs go first: their welcome mails, as the SMTP server
+    received them, give the size of the baseline's mail.
+    """
+    n, first = sizes.warmup, instance.mail_count()
+    series = _series(buyers, {"sale": WARM_UP["sale"]}, n, 0, {})
+    _post_and_wait(instance, series, sizes.block, n * len(buyers))
+    messages = [email.message_from_bytes(raw) for raw in instance.mails(first)]
+    welcome = [_text_size(m) for m in messages if _letter(m) == WARM_UP["sale"]]
+    mail = {
+        "subject_chars": round(sum(s for s, _ in welcome) / len(welcome)),
+        "mail_chars": round(sum(c for _, c in welcome) / len(welcome)),
+    }
+    plone = {kind: WARM_UP[kind] for kind in ("plone-sale", "old-sale")}
+    # The measured series start with an empty mail queue.
+    _post_and_wait(
+        instance, _series(buyers, plone, n, n, mail), sizes.block, n * len(buyers)
+    )
+    return mail
+
+
+def side_by_side(instance, buyers: dict, sizes: Sizes, mail: dict) -> dict:
+    """SALE and BILL by the add-on and by Plone on both sites, taking turns.
+
     Returns ``{"<kind>@<site>": [Sample, …]}``.
     """
-    series = {}
-    for site, pool in buyers.items():
-        sold = [client.sale(site, _prefix(letters[0], site), i, base)
-                for i in pool.new(sales)]  # fmt: skip
-        series[f"sale@{site}"] = sold
-        series[f"baseline-sale@{site}"] = [
-            client.baseline_sale(site, _prefix(letters[1], site), i)
-            for i in pool.new(sales)
-        ]
-        series[f"bill@{site}"] = [
-            client.bill(site, i, base) for i in pool.billable(bills)
-        ]
-        series[f"baseline-bill@{site}"] = [
-            client.baseline_bill(site, i) for i in pool.billable(bills)
-        ]
-        if earlier:
-            again = (earlier[site] + sold)[:sales]
-            series[f"duplicate@{site}"] = [
-                Request("duplicate", r.path, r.body) for r in again
-            ]
-    return client.interleaved(
-        instance.port, str(instance.datafs), series, block, pid=instance.pid
-    )
+    series = _series(buyers, MEASURED, sizes.sales, sizes.bills, mail)
+    return load.interleaved(instance.port, series, sizes.block, instance.server.pid)
 
 
-def warm_up(instance, buyers: dict, base, count: int) -> dict:
-    """A few requests of every kind; returns the SALEs posted, per site."""
-    series = {}
-    for site, pool in buyers.items():
-        series[site] = [
-            client.sale(site, _prefix("W", site), i, base) for i in pool.new(count)
-        ]
-        series[f"b-{site}"] = [
-            client.baseline_sale(site, _prefix("V", site), i) for i in pool.new(count)
-        ]
-        series[f"bill-{site}"] = [
-            client.bill(site, i, base) for i in pool.billable(count)
-        ]
-        series[f"bb-{site}"] = [
-            client.baseline_bill(site, i) for i in pool.billable(count)
-        ]
-    client.interleaved(instance.port, str(instance.datafs), series)
-    return {site: series[site] for site in buyers}
-
-
-#: The mail switches of ``@@clickbank-bench-control``: series name, buyer letters.
-MAIL_MODES = {
-    "mail-off": ("no-mail", "MN"),  # no welcome mail at all
-    "mail-no-smtp": ("no-smtp", "XY"),  # all of it but the SMTP conversation
-}
-
-
-def mail_off(instance, pool: Buyers, base, count: int, block: int = 1,
-             mode: str = "mail-off") -> dict:  # fmt: skip
-    """SALE vs baseline on one site, with the welcome mail switched off.
-
-    ``mode="mail-no-smtp"``: the mail is made, stored, handed to the outbox and
-    through MailHost as always, but the SMTP conversation is skipped.
-    """
-    site = pool.site
-    name, letters = MAIL_MODES[mode]
-    instance.control(mode, site)
-    try:
-        series = {
-            f"sale-{name}@{site}": [
-                client.sale(site, _prefix(letters[0], site), i, base)
-                for i in pool.new(count)
-            ],
-            f"baseline-sale-{name}@{site}": [
-                client.baseline_sale(site, _prefix(letters[1], site), i)
-                for i in pool.new(count)
-            ],
-        }
-        return client.interleaved(
-            instance.port, str(instance.datafs), series, block, pid=instance.pid
-        )
-    finally:
-        instance.control("mail-on", site)
-
-
-def concurrency(instance, pool: Buyers, base, count: int, clients: int = 8,
-                view: str = client.WEBHOOK) -> dict:  # fmt: skip
+def concurrency(instance, pool: Buyers, count: int, mail: dict | None = None,
+                clients: int = 8) -> dict:  # fmt: skip
     """SALEs, BILLs and copies of SALEs (55/30/15 %) from ``clients`` threads.
 
     The copies are shuffled in with their originals, so some arrive while the
-    original is being processed: the ledger then conflicts and Zope retries.
-    For the baseline view: 65 % SALEs and 35 % BILLs (no duplicates).
+    original is being processed, as ClickBank's retries can. With ``mail``
+    (its size), the baseline instead: 65 % SALEs with that mail and 35 %
+    BILLs (it cannot tell a copy). Counts the requests Zope retried.
     """
-    site = pool.site
-    letter = "C" if view == client.WEBHOOK else "E"
-    rng = random.Random(42)
-    if view == client.BASELINE:  # the baseline cannot take duplicates
-        sales = [
-            client.baseline_sale(site, _prefix(letter, site), i)
-            for i in pool.new(count * 65 // 100)
-        ]
-        bills = [
-            client.baseline_bill(site, i) for i in pool.billable(count - len(sales))
-        ]
+    site, rng = pool.site, random.Random(42)
+    if mail is not None:
+        prefix = pool.prefix(CONCURRENT["plone-sale"])
+        sales = [load.plone_sale(site, prefix, i, mail)
+                 for i in pool.new(count * 65 // 100)]  # fmt: skip
+        bills = [load.plone_bill(site, *m) for m in pool.billable(count - len(sales))]
         copies = []
     else:
-        sales = [
-            client.sale(site, _prefix(letter, site), i, base, view)
-            for i in pool.new(count * 55 // 100)
-        ]
-        bills = [
-            client.bill(site, i, base, view) for i in pool.billable(count * 30 // 100)
-        ]
-        copies = [
-            Request("duplicate", r.path, r.body)
-            for r in rng.sample(sales, count - len(sales) - len(bills))
-        ]
+        prefix = pool.prefix(CONCURRENT["sale"])
+        sales = [load.sale(site, prefix, i) for i in pool.new(count * 55 // 100)]
+        bills = [load.bill(site, *m) for m in pool.billable(count * 30 // 100)]
+        copies = rng.sample(sales, count - len(sales) - len(bills))
     requests = sales + bills + copies
     rng.shuffle(requests)
-    # Without the entitlement count: it would load every order into a cache.
-    before = instance.control("stats", site, entitlements=False)
-    result = client.concurrent(instance.port, requests, clients)
-    after = instance.control("stats", site, entitlements=False)
-    samples = result["samples"]
-    summary = client.summary(samples)
+    before = instance.stats(site)["retries"]
+    result = load.concurrent(instance.port, requests, clients)
+    summary = load.summary(result["samples"])
     summary["clients"] = clients
-    summary["seconds"] = result["seconds"]
-    summary["throughput"] = len(samples) / result["seconds"]
-    summary["retries"] = after["retries"] - before["retries"]
-    summary["retries_by_class"] = {
-        name: count - before["retries_by_class"].get(name, 0)
-        for name, count in after["retries_by_class"].items()
-        if count > before["retries_by_class"].get(name, 0)
-    }
-    summary["statuses"] = sorted({s.status for s in samples})
-    summary["by_kind"] = {
-        kind: client.summary([s for s in samples if s.kind == kind])
-        for kind in ("sale", "bill", "duplicate")
-    }
+    summary["throughput"] = len(requests) / result["seconds"]
+    summary["retries"] = instance.stats(site)["retries"] - before
+    summary["statuses"] = sorted({s.status for s in result["samples"]})
     return summary
 
 
-def sweeps(instance, base) -> dict:
-    """Expiry sweeps at the times the plan made 100 (and 1 000) members due."""
-    few, many = plan.SWEEP_FEW, plan.SWEEP_MANY
-    windows = {
-        "small": {"few": few},
-        "large": {"few": few, "many": few + many},
-    }
+def mail_sizes(instance, first: int) -> dict:
+    """Mean bytes of the add-on's and of Plone's mails, from the ``first``-th on."""
+    sizes = {"addon": [], "plone": []}
+    for raw in instance.mails(first):
+        letter = _letter(email.message_from_bytes(raw))
+        if letter in ADDON_LETTERS | PLONE_LETTERS:
+            sizes["addon" if letter in ADDON_LETTERS else "plone"].append(len(raw))
     return {
-        site: {
-            name: instance.control(
-                "sweep", site, now=plan.sweep_time(base, upto).isoformat()
-            )
-            for name, upto in points.items()
-        }
-        for site, points in windows.items()
+        side: {"n": len(values), "bytes": sum(values) / max(len(values), 1)}
+        for side, values in sizes.items()
     }
-
-
-def profile_sweep(instance, base, path) -> dict:
-    """The last 100 members due on the large site, swept under the profiler."""
-    now = plan.sweep_time(base, plan.SWEPT["large"])
-    return instance.control("sweep", "large", now=now.isoformat(), profile=str(path))
-
-
-def profile(instance, pool: Buyers, base, count: int, out) -> dict:
-    """SALEs, BILLs and duplicates through the profiled view; the reports."""
-    site = pool.site
-    view = client.PROFILED
-    sales = [
-        client.sale(site, _prefix("P", site), i, base, view) for i in pool.new(count)
-    ]
-    bills = [client.bill(site, i, base, view) for i in pool.billable(count)]
-    reports = {}
-    for kind, requests in (("sale", sales), ("bill", bills), ("duplicate", sales)):
-        client.interleaved(instance.port, str(instance.datafs), {kind: requests})
-        name = f"profile-{kind}"
-        report = instance.control(
-            "profile-report", site, html=str(out / f"{name}.html"), reset=True
-        )
-        (out / f"{name}.txt").write_text(report["text"])
-        reports[kind] = str(out / f"{name}.txt")
-    return reports
-
-
-def growth(instance, samples: dict) -> dict:
-    """Data.fs bytes per request by series, and the classes they are made of."""
-    offsets = {
-        kind: [s.offset for s in values if s.written]
-        for kind, values in samples.items()
-    }
-    ours = frozenset(
-        bytes.fromhex(oid)
-        for site in ("small", "large")
-        for oid in instance.control("addon-oids", site)["oids"]
-    )
-    return datafs.breakdown(str(instance.datafs), offsets, ours)

@@ -1,9 +1,9 @@
-"""Who the benchmark's buyers are, on which site, and when they fall due.
+"""Who buys what in the benchmark: emails, receipts and ClickBank notifications.
 
-Shared by ``populate.py`` (run by zconsole inside Zope) and ``run.py``. The
-instance holds two Plone sites, ``small`` and ``large``, measured side by side;
-one place decides the emails, receipts and ``nextPaymentDate`` of every
-populated member, so that the sweeps find exactly 100 and 1 000 due.
+Shared by ``populate.py`` (run by zconsole inside the instance) and the runner,
+so that a BILL finds the member its site was populated with. Notifications are
+INS v6 dicts shaped like ClickBank's, encrypted with the add-on's public
+``ins.encrypt``.
 """
 
 import hashlib
@@ -11,15 +11,9 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
+from niteoweb.clickbank.ins import encrypt
+
 SITES = ("small", "large")
-#: Entitlements due in the sweeps: 100 (both sites), then 1 000 (large site).
-SWEEP_FEW = 100
-SWEEP_MANY = 1000
-#: Populated members that fall due during the run; the rest is due much later.
-#: On the large site: 100, 1 000, 100 profiled.
-SWEPT = {"small": SWEEP_FEW, "large": 2 * SWEEP_FEW + SWEEP_MANY}
-#: Grace days of the benchmark sites (the add-on's default).
-GRACE_DAYS = 3
 SECRET_KEY = "BENCHSECRETKEY42"  # noqa: S105 - a throw-away instance's key
 VENDOR = "benchvendor"
 ITEM = "1"
@@ -34,52 +28,81 @@ def scatter(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:6]  # noqa: S324 - not security
 
 
-def member_email(index: int) -> str:
-    """Email (and login) of populated member ``index``."""
-    return f"{scatter(f'member{index}')}-{index:06d}@bench.example.com"
+def member(index: int) -> tuple[str, str, str, str]:
+    """Email, first and last name, receipt of populated member ``index``."""
+    mark = scatter(f"member{index}")
+    email = f"{mark}-{index:06d}@bench.example.com"
+    return email, "Member", f"{mark}{index}", f"P{index:07d}"
 
 
-def member_name(index: int) -> tuple[str, str]:
-    """First and last name of populated member ``index``."""
-    return "Member", f"{scatter(f'member{index}')}{index}"
+def buyer(prefix: str, index: int) -> tuple[str, str, str, str]:
+    """Email, first and last name, receipt of new buyer ``index`` of a series.
 
-
-def member_receipt(index: int) -> str:
-    """Original receipt of populated member ``index``: 8 characters, like ClickBank."""
-    return f"P{index:07d}"
-
-
-def buyer(prefix: str, index: int) -> tuple[str, str, str]:
-    """Email, first and last name of new buyer ``index`` of a series."""
+    ``prefix`` has two letters: receipts stay 8 characters long, like ClickBank's.
+    """
     mark = scatter(f"{prefix}{index}")
-    return (
-        f"{mark}-{prefix.lower()}{index:06d}@bench.example.com",
-        "Buyer",
-        mark + prefix,
+    email = f"{mark}-{prefix.lower()}{index:06d}@bench.example.com"
+    return email, "Buyer", mark + prefix, f"{prefix}{index:06d}"
+
+
+def body(notification: dict) -> bytes:
+    """The body ClickBank posts for ``notification``: encrypted, in its envelope."""
+    return encrypt(notification, SECRET_KEY)
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def notification(kind: str, receipt: str, email: str, first_name: str,
+                 last_name: str, when: datetime | None = None) -> dict:  # fmt: skip
+    """An INS v6 notification: a monthly subscription of item ``ITEM``.
+
+    Its next payment is years away: no expiry falls due during a run.
+    """
+    contact = {"firstName": first_name, "lastName": last_name, "phoneNumber": "",
+               "fullName": f"{first_name} {last_name}", "email": email}  # fmt: skip
+    address = {"state": "NV", "postalCode": "89101", "country": "US"}
+    plan = {"rebillStatus": "ACTIVE", "rebillFrequency": "MONTHLY",
+            "rebillAmount": 5.0, "paymentsProcessed": 1, "paymentsRemaining": 11,
+            "nextPaymentDate": (now() + timedelta(days=2000)).isoformat()}  # fmt: skip
+    item = {"itemNo": ITEM, "productTitle": f"Product {ITEM}", "shippable": False,
+            "recurring": True, "accountAmount": 5.0, "quantity": 1,
+            "downloadUrl": f"https://{VENDOR}.example.com/download/{ITEM}",
+            "lineItemType": "ORIGINAL", "paymentPlan": plan}  # fmt: skip
+    return {
+        "transactionTime": (when or now()).isoformat(), "receipt": receipt,
+        "transactionType": kind, "vendor": VENDOR, "affiliate": "benchaff",
+        "role": "VENDOR", "totalAccountAmount": 5.0, "paymentMethod": "VISA",
+        "totalOrderAmount": 5.0, "totalTaxAmount": 0.0, "totalShippingAmount": 0.0,
+        "currency": "USD", "orderLanguage": "EN", "trackingCodes": [],
+        "lineItems": [item],
+        "customer": {
+            "shipping": {**contact, "address": {**address, "city": "LAS VEGAS",
+                                                "address1": "12 Test Lane"}},
+            "billing": {**contact, "address": address},
+        },
+        "upsell": {}, "hopfeed": {}, "version": 6.0, "attemptCount": 1,
+        "vendorVariables": {},
+    }  # fmt: skip
+
+
+def member_sale(index: int) -> dict:
+    """The SALE, a day ago, that made populated member ``index``."""
+    email, first_name, last_name, receipt = member(index)
+    when = now() - timedelta(days=1)
+    return notification("SALE", receipt, email, first_name, last_name, when)
+
+
+def member_bill(index: int, number: int) -> dict:
+    """Rebill ``number`` (2 for the first) of populated member ``index``."""
+    email, first_name, last_name, receipt = member(index)
+    return notification(
+        "BILL", f"{receipt}-B{number:03d}", email, first_name, last_name
     )
 
 
-def next_payment(base: datetime, index: int) -> datetime:
-    """The ``nextPaymentDate`` populated member ``index`` is sold with.
-
-    Member ``index`` < 1 200 falls due ``index`` minutes after ``base``; the
-    others ten thousand minutes later, after every sweep of the run.
-    """
-    rank = index if index < max(SWEPT.values()) else 10_000 + index
-    return base + timedelta(minutes=rank)
-
-
-def sweep_time(base: datetime, members_due: int) -> datetime:
-    """A ``now`` at which exactly members ``0 … members_due - 1`` are past grace."""
-    return base + timedelta(days=GRACE_DAYS, minutes=members_due, seconds=-30)
-
-
-def billable(site: str, members: int) -> range:
-    """Populated members no sweep touches: the ones rebilled during the run."""
-    return range(SWEPT[site], members)
-
-
-def default_base() -> datetime:
-    """Due dates start a year from now: nothing falls due by itself in the run."""
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today + timedelta(days=365)
+def buyer_sale(prefix: str, index: int) -> dict:
+    """The SALE to new buyer ``index`` of a series."""
+    email, first_name, last_name, receipt = buyer(prefix, index)
+    return notification("SALE", receipt, email, first_name, last_name)

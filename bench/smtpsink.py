@@ -2,51 +2,36 @@
 
 Usage: python bench/smtpsink.py DIRECTORY PORT
 
-A mail server in production is an MTA (Postfix, say) that accepts a mail for a
-fraction of a millisecond of CPU, usually on another machine. ``make start``'s
-sink (aiosmtpd, ``scripts/mailsink.py``) needs a few milliseconds of CPU per
-mail, which on the benchmark's two cores would be taken from Zope and charged
-to the SALEs. This one speaks just enough SMTP for ``smtplib`` (EHLO, HELO,
-MAIL, RCPT, DATA, RSET, NOOP, QUIT) and saves each message as
-``DIRECTORY/<n>.eml``, as an MTA writes its queue file. The benchmark reports
-the CPU it used per mail.
+In production the mail server is an MTA that accepts a mail for a fraction of
+a millisecond of CPU, usually on another machine; ``make start``'s aiosmtpd
+sink needs a few milliseconds, which on the benchmark's two cores would be
+taken from Zope. This one speaks just enough SMTP for ``smtplib`` and saves
+each message whole as ``DIRECTORY/<n>.eml`` (n = 1, 2, …).
 """
 
 import asyncio
 import contextlib
+import os
 import sys
 from pathlib import Path
 
 REPLIES = {
     b"HELO": b"250 bench-sink\r\n",
     b"EHLO": b"250-bench-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
-    b"MAIL": b"250 OK\r\n",
-    b"RCPT": b"250 OK\r\n",
-    b"RSET": b"250 OK\r\n",
-    b"NOOP": b"250 OK\r\n",
     b"DATA": b"354 End data with <CR><LF>.<CR><LF>\r\n",
     b"QUIT": b"221 Bye\r\n",
 }
+OK = b"250 OK\r\n"  # MAIL, RCPT, RSET, NOOP
 END_OF_DATA = b"\r\n.\r\n"
-
-
-class Sink:
-    """Where the mails go: one file each."""
-
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.count = 0
-
-    def save(self, message: bytes) -> None:
-        self.count += 1
-        (self.directory / f"{self.count}.eml").write_bytes(message)
 
 
 class Session(asyncio.Protocol):
     """One SMTP connection."""
 
-    def __init__(self, sink: Sink):
-        self.sink = sink
+    count = 0  # mails saved, all connections together
+
+    def __init__(self, directory: Path):
+        self.directory = directory
         self.buffer = b""
         self.in_data = False
         self.transport = None
@@ -55,47 +40,46 @@ class Session(asyncio.Protocol):
         self.transport = transport
         transport.write(b"220 bench-sink ESMTP\r\n")
 
+    def save(self, message: bytes) -> None:
+        Session.count += 1
+        temporary = self.directory / f"{Session.count}.tmp"
+        temporary.write_bytes(message)
+        os.replace(temporary, self.directory / f"{Session.count}.eml")
+
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         while self.buffer:
             if self.in_data:
-                # "\r\n" before the first line of the message: an empty one ends
-                # with ".\r\n" straight after DATA.
+                # An empty message ends with ".\r\n" straight after DATA.
                 end = (b"\r\n" + self.buffer).find(END_OF_DATA)
                 if end < 0:
                     return
-                self.sink.save(self.buffer[: max(end - 2, 0)])
+                self.save(self.buffer[: max(end - 2, 0)])
                 self.buffer = self.buffer[end + 3 :]
                 self.in_data = False
-                self.transport.write(b"250 OK\r\n")
+                self.transport.write(OK)
                 continue
-            line, found, rest = self.buffer.partition(b"\r\n")
+            line, found, self.buffer = self.buffer.partition(b"\r\n")
             if not found:
+                self.buffer = line
                 return
-            self.buffer = rest
             verb = line[:4].upper()
-            self.transport.write(REPLIES.get(verb, b"502 Not implemented\r\n"))
-            if verb == b"DATA":
-                self.in_data = True
-            elif verb == b"QUIT":
+            self.transport.write(REPLIES.get(verb, OK))
+            self.in_data = verb == b"DATA"
+            if verb == b"QUIT":
                 self.transport.close()
                 return
 
 
 async def serve(directory: Path, port: int) -> None:
-    sink = Sink(directory)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Session(sink), "127.0.0.1", port)
+    server = await loop.create_server(lambda: Session(directory), "127.0.0.1", port)
     async with server:
         await server.serve_forever()
 
 
-def main(directory: str, port: str) -> None:
-    target = Path(directory)
+if __name__ == "__main__":
+    target = Path(sys.argv[1])
     target.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(target, int(port)))
-
-
-if __name__ == "__main__":
-    main(*sys.argv[1:3])
+        asyncio.run(serve(target, int(sys.argv[2])))
