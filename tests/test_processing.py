@@ -13,10 +13,11 @@ from helpers import notification
 from helpers import payload
 from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import ins
-from niteoweb.clickbank import interfaces
 from niteoweb.clickbank import ledger
 from niteoweb.clickbank import processing
 from niteoweb.clickbank import sweep
+from niteoweb.clickbank.events import IClickBankEvent
+from niteoweb.clickbank.events import MemberDisabledEvent
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage import get_storage
 
@@ -40,9 +41,9 @@ def events():
     fired = []
     sm = getGlobalSiteManager()
     handler = fired.append
-    sm.registerHandler(handler, (interfaces.IClickBankEvent,))
+    sm.registerHandler(handler, (IClickBankEvent,))
     yield fired
-    sm.unregisterHandler(handler, (interfaces.IClickBankEvent,))
+    sm.unregisterHandler(handler, (IClickBankEvent,))
 
 
 def member(email="buyer@example.com"):
@@ -245,7 +246,7 @@ class TestSubscriptions:
         report = sweep.expire(get_settings(), now=T0 + timedelta(days=31))
         assert report.due == (("AAAA1111", "1"),)
         assert not has_access()
-        assert any(isinstance(e, interfaces.MemberDisabledEvent) for e in events)
+        assert any(isinstance(e, MemberDisabledEvent) for e in events)
 
     def test_sweep_dry_run_changes_nothing(self, handle):
         """dry_run lists what is due and changes nothing."""
@@ -481,7 +482,7 @@ class TestEventsAndLog:
         """Losing access fires MemberDisabledEvent with the entitlement."""
         handle(notification())
         handle(notification("RFND", days=1))
-        disabled = [e for e in events if isinstance(e, interfaces.MemberDisabledEvent)]
+        disabled = [e for e in events if isinstance(e, MemberDisabledEvent)]
         assert len(disabled) == 1
         assert disabled[0].entitlement.state == "refunded"
 

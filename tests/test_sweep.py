@@ -31,10 +31,11 @@ from helpers import payload
 from niteoweb.clickbank import cron
 from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import ins
-from niteoweb.clickbank import interfaces
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank import sweep
+from niteoweb.clickbank.events import IClickBankEvent
+from niteoweb.clickbank.events import MemberDisabledEvent
 from niteoweb.clickbank.lifecycle import Action
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage import get_storage
@@ -103,9 +104,9 @@ def events():
     """ClickBank events fired during the test."""
     fired = []
     sm = getGlobalSiteManager()
-    sm.registerHandler(fired.append, (interfaces.IClickBankEvent,))
+    sm.registerHandler(fired.append, (IClickBankEvent,))
     yield fired
-    sm.unregisterHandler(fired.append, (interfaces.IClickBankEvent,))
+    sm.unregisterHandler(fired.append, (IClickBankEvent,))
 
 
 class TestExpire:
@@ -154,7 +155,7 @@ class TestExpire:
         events.clear()
         sweep.expire(get_settings(), now=AFTER_PERIOD)
         (event,) = events
-        assert isinstance(event, interfaces.MemberDisabledEvent)
+        assert isinstance(event, MemberDisabledEvent)
         assert event.member.getUserName() == BUYER
         assert event.entitlement.key == ("AAAA1111", "1")
         assert event.notification is None

@@ -28,7 +28,7 @@ from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank import passwordlinks
 from niteoweb.clickbank import spool
-from niteoweb.clickbank.interfaces import MemberDisabledEvent
+from niteoweb.clickbank.events import MemberDisabledEvent
 from niteoweb.clickbank.orders import epoch_micros
 from niteoweb.clickbank.processing import buyer_access
 from niteoweb.clickbank.settings import Settings
