@@ -20,7 +20,6 @@ from niteoweb.clickbank.errors import MemberUpdateFailedError
 from niteoweb.clickbank.settings import Settings
 from niteoweb.clickbank.settings import is_grantable_group
 from niteoweb.clickbank.settings import is_grantable_role
-from niteoweb.clickbank.sitetools import tool
 
 #: Member data properties, with the names of the 2010 add-on.
 PRODUCT_ID = "product_id"
@@ -42,7 +41,7 @@ def is_valid_email(email: str) -> bool:
     """Whether Plone accepts ``email`` (normalized) as a member's address."""
     if not email or len(email) > 254 or not _EMAIL.match(email):
         return False
-    return bool(tool("portal_registration").isValidEmail(email))
+    return bool(api.portal.get_tool("portal_registration").isValidEmail(email))
 
 
 def find(email: str):
@@ -50,11 +49,11 @@ def find(email: str):
     login = normalize_email(email)
     if not login:
         return None
-    user = tool("acl_users").getUser(login)
+    user = api.portal.get_tool("acl_users").getUser(login)
     if user is None:
         return None
     # Wrap the user PAS found: a second lookup by id would cost as much again.
-    return tool("portal_membership").wrapUser(user)
+    return api.portal.get_tool("portal_membership").wrapUser(user)
 
 
 def create(email: str, full_name: str, properties: dict | None = None):

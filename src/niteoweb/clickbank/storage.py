@@ -31,9 +31,9 @@ from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
 from BTrees.OOBTree import OOTreeSet
 from persistent import Persistent
+from plone import api
 from zope.annotation.interfaces import IAnnotations
 
-from niteoweb.clickbank import sitetools
 from niteoweb.clickbank.orders import Buyer
 from niteoweb.clickbank.orders import Order
 
@@ -172,7 +172,7 @@ def get_order(storage: ClickBankStorage, receipt: str, create: bool = False):
 def get_storage(portal=None, create: bool = True) -> ClickBankStorage | None:
     """Return the site's storage, creating it when ``create`` is true."""
     if portal is None:
-        portal = sitetools.portal()
+        portal = api.portal.get()
     # Where zope.annotation's attribute annotations keep it: read it directly,
     # without the adapter lookup, on every notification.
     stored = getattr(aq_base(portal), "__annotations__", None)
