@@ -27,7 +27,7 @@ from niteoweb.clickbank import processing
 from niteoweb.clickbank.ins import parse
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.simulator import build_notification
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.root import get_storage
 
 
 def main(app) -> None:

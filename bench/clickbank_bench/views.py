@@ -25,7 +25,7 @@ from niteoweb.clickbank import members
 from niteoweb.clickbank import smtpconnection
 from niteoweb.clickbank.browser.webhook import ClickBankView
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.root import get_storage
 
 
 def _body(request) -> bytes:

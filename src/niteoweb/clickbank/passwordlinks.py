@@ -63,7 +63,7 @@ from plone.keyring.interfaces import IKeyManager
 from Products.CMFPlone.browser.login.utils import has_logged_in
 from zope.component import getUtility
 
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.root import get_storage
 
 VIEW = "@@clickbank-set-password"
 PURPOSE = b"niteoweb.clickbank set-password link v2"
