@@ -15,7 +15,7 @@ from plone import api
 from zope.component.hooks import setSite
 
 from niteoweb.clickbank import members
-from niteoweb.clickbank.storage.orders import expiry_key
+from niteoweb.clickbank.storage.expiry import expiry_key
 from niteoweb.clickbank.storage.root import get_storage
 
 

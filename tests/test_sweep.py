@@ -37,6 +37,7 @@ from niteoweb.clickbank.events import IClickBankEvent
 from niteoweb.clickbank.events import MemberDisabledEvent
 from niteoweb.clickbank.lifecycle import Action
 from niteoweb.clickbank.settings import get_settings
+from niteoweb.clickbank.storage import expiry
 from niteoweb.clickbank.storage import orders
 from niteoweb.clickbank.storage.root import get_storage
 from niteoweb.clickbank.testing import install_mock_mailhost
@@ -190,7 +191,7 @@ class TestExpire:
         report = sweep.expire(get_settings(), now=AFTER_PERIOD)
         assert report.revoked == 0
         assert state() == "expired"
-        assert orders.due(get_storage(), FAR_FUTURE)[0] == []
+        assert expiry.due(get_storage(), FAR_FUTURE)[0] == []
         assert list(get_storage().expiry) == [CANCELLED_SALE_KEY]
         roles = set(api.user.get_roles(user=member))
         assert {"Member", "Site Administrator"} <= roles

@@ -16,7 +16,7 @@ from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank import sweep
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.storage.orders import expiry_key
+from niteoweb.clickbank.storage.expiry import expiry_key
 from niteoweb.clickbank.storage.orders import for_buyer
 from niteoweb.clickbank.storage.root import get_storage
 

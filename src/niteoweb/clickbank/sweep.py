@@ -30,6 +30,7 @@ from niteoweb.clickbank import spool
 from niteoweb.clickbank.events import MemberDisabledEvent
 from niteoweb.clickbank.processing import buyer_access
 from niteoweb.clickbank.settings import Settings
+from niteoweb.clickbank.storage import expiry
 from niteoweb.clickbank.storage import orders
 from niteoweb.clickbank.storage.log import first_record_id
 from niteoweb.clickbank.storage.root import get_storage
@@ -75,7 +76,7 @@ def expire(
     """
     now = _moment(now)
     storage = get_storage(create=not dry_run)
-    due, reached = orders.due(storage, now) if storage is not None else ([], {})
+    due, reached = expiry.due(storage, now) if storage is not None else ([], {})
     report = SweepReport(now=now, due=tuple(e.key for _, e in due), dry_run=dry_run)
     if dry_run:
         return report
@@ -92,7 +93,7 @@ def expire(
         if entitlement.email:
             buyers.setdefault(entitlement.email, (order, entitlement))
     # Rebilled entitlements reached at their old end are filed at the new one.
-    orders.refile(storage, reached)
+    expiry.refile(storage, reached)
     if not due:
         return report
 

@@ -1,5 +1,4 @@
-"""Orders, their entitlements and buyers, and the expiry index: the one module
-that writes them.
+"""Orders, their entitlements and buyers: the one module that writes them.
 
 An :class:`Order` (one per original receipt) holds one :class:`Entitlement` per
 item as part of its own state (one object written per notification). An
@@ -26,6 +25,7 @@ from niteoweb.clickbank.lifecycle import Terms
 from niteoweb.clickbank.lifecycle import derive
 from niteoweb.clickbank.lifecycle import grants_access
 from niteoweb.clickbank.members import normalize_email
+from niteoweb.clickbank.storage import expiry
 from niteoweb.clickbank.storage.root import ClickBankStorage
 from niteoweb.clickbank.storage.root import hold as hold_objects
 
@@ -295,62 +295,9 @@ def refresh(storage, order: Order, entitlement: Entitlement, settings, now) -> b
     before = entitlement.grants_access
     state, valid_until = derive(events, terms, now)
     if grants_access(state) and valid_until is not None:
-        _file(storage, entitlement, (int(valid_until.timestamp()),) + entitlement.key)
+        expiry.file(storage, entitlement, valid_until)
     if (state.value, valid_until) != (entitlement.state, entitlement.valid_until):
         order._p_changed = True
         entitlement.state = state.value
         entitlement._valid_until = epoch_micros(valid_until)
     return before != entitlement.grants_access
-
-
-def expiry_key(entitlement: Entitlement) -> tuple | None:
-    """``(valid_until in epoch seconds, receipt, itemNo)``; None if access never
-    ends, or the entitlement grants no access (any more)."""
-    if entitlement.valid_until is None or not entitlement.grants_access:
-        return None
-    return (int(entitlement.valid_until.timestamp()),) + entitlement.key
-
-
-def _file(storage, entitlement, new_key) -> None:
-    """See that the expiry index has a key of the entitlement no later than its end.
-
-    That is all the sweep needs: it reads the keys up to its ``now``. So a
-    rebill, which moves the end on, writes nothing here: the sweep reaches the
-    old key first and files the entitlement at its current end (:func:`refile`).
-    Only an end earlier than the filed one (a new sale, a cancellation) is
-    inserted now. Keys of entitlements that ended are dropped by the sweep.
-    """
-    filed = expiry_key(entitlement)  # before this refresh: a key up to it is filed
-    if filed is None or filed[0] > new_key[0]:
-        storage.expiry.insert(new_key)
-
-
-def due(storage: ClickBankStorage, now: datetime) -> tuple[list, dict]:
-    """The entitlements still granting access whose ``valid_until`` has passed.
-
-    Returns ``(due, reached)``: ``(order, entitlement)`` pairs, and every key of
-    the expiry index up to ``now`` with its entitlement (or None), for
-    :func:`refile`. Reads the index up to ``now`` only: the cost grows with the
-    keys reached, not with the number of entitlements.
-    """
-    limit = (int(now.timestamp()), "\uffff", "\uffff")
-    reached, found = {}, {}
-    for key in storage.expiry.keys(max=limit):
-        order = get_order(storage, key[1])
-        entitlement = order.items.get(key[2]) if order is not None else None
-        reached[key] = entitlement
-        current = expiry_key(entitlement) if entitlement is not None else None
-        if current is not None and current <= limit:
-            found.setdefault(entitlement.key, (order, entitlement))
-    return list(found.values()), reached
-
-
-def refile(storage: ClickBankStorage, reached: dict) -> None:
-    """Remove the ``reached`` keys; file their entitlements that still grant
-    access, at their current end. Called by the sweep after :func:`refresh`."""
-    for key in reached:
-        storage.expiry.remove(key)
-    for entitlement in reached.values():
-        current = expiry_key(entitlement) if entitlement is not None else None
-        if current is not None:
-            storage.expiry.insert(current)

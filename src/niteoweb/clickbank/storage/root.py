@@ -12,7 +12,7 @@ buckets (BTrees resolve those conflicts by themselves):
     buyer email → :class:`~niteoweb.clickbank.storage.orders.Buyer`.
 ``expiry``
     ``(epoch seconds, receipt, itemNo)`` keys, what the expiry sweep reads
-    (see :func:`niteoweb.clickbank.storage.orders.due`).
+    (see :func:`niteoweb.clickbank.storage.expiry.due`).
 
 Every bucket a transaction changes is written whole, so the trees use small
 buckets (:data:`LEAF_SIZE`): the add-on's part of a SALE adds about 3.5 KB to
