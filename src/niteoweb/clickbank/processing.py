@@ -10,6 +10,7 @@ sweep is in :mod:`niteoweb.clickbank.sweep`.
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from typing import NamedTuple
 
 from zope.event import notify
 
@@ -42,14 +43,13 @@ class Result:
     detail: str = ""
 
 
-@dataclass(frozen=True)
-class _Applied:
-    """The outcome of a notification applied to its order, and to whom."""
+class _Applied(NamedTuple):
+    """What a notification did, in the words of the log, and to whom."""
 
     outcome: str
     detail: str = ""
     member: object = None
-    email: str = ""
+    email: str = ""  # the buyer it was applied to, or the email it came with
 
 
 def handle(notification, settings: Settings, now: datetime | None = None) -> Result:
@@ -57,7 +57,7 @@ def handle(notification, settings: Settings, now: datetime | None = None) -> Res
 
     :param notification: a decoded :class:`~niteoweb.clickbank.ins.Notification`.
     :param settings: the site's :class:`~niteoweb.clickbank.settings.Settings`.
-    :param now: the time the entitlements are derived at (default: now).
+    :param now: when the entitlements are derived (default: now).
     """
     now = now or datetime.now(UTC)
     storage = get_storage()
@@ -74,9 +74,9 @@ def handle(notification, settings: Settings, now: datetime | None = None) -> Res
         return Result(seen.outcome, seen.id, duplicate=True, detail="duplicate")
 
     action, _ = action_for(notification.transaction_type)
-    ignored = _ignored(notification, settings, action)
-    buyer = "" if ignored else _buyer(order, notification)
     email = members.normalize_email(notification.customer.email)
+    ignored = _ignored(notification, settings, action)
+    buyer = "" if ignored else _buyer(order, email)
     touched = []
     if ignored is not None:
         applied = _Applied(*ignored, email=email)
@@ -89,32 +89,18 @@ def handle(notification, settings: Settings, now: datetime | None = None) -> Res
             orders.refresh(storage, order, entitlement, settings, now)
         # An order whose email is not a valid one: its entitlements may know.
         buyer = buyer or next((e.email for e in touched if e.email), "")
-        first = touched[0] if touched else None
-        applied = _apply(storage, order, notification, settings, action, buyer, first)
-    entry = log.record(
-        storage,
-        order,
-        key,
-        notification,
-        applied.outcome,
-        applied.detail,
-        applied.email,
-    )
+        applied = _apply(storage, order, notification, settings, action, buyer, touched)
+    outcome, detail, member, email = applied
+    entry = log.record(storage, order, key, notification, outcome, detail, email)
     logger.info(
         "ClickBank %s %s: %s",
         notification.transaction_type,
         notification.receipt,
-        applied.outcome,
+        outcome,
     )
-    notify(
-        NotificationReceivedEvent(
-            applied.member,
-            notification,
-            touched[0] if touched else None,
-            applied.outcome,
-        )
-    )
-    return Result(applied.outcome, entry.id, detail=applied.detail)
+    first = touched[0] if touched else None
+    notify(NotificationReceivedEvent(member, notification, first, outcome))
+    return Result(outcome, entry.id, detail=detail)
 
 
 def _ignored(notification, settings: Settings, action) -> tuple[str, str] | None:
@@ -132,22 +118,22 @@ def _ignored(notification, settings: Settings, action) -> tuple[str, str] | None
     return None
 
 
-def _buyer(order, notification) -> str:
+def _buyer(order, email: str) -> str:
     """The email of the buyer ``notification`` is applied to, or "".
 
     The order knows its buyer: once it has a valid email, every later
     notification of it goes to that buyer, whatever its customer block says.
-    Otherwise the notification's own email, if valid; else no buyer is known
+    Otherwise the notification's own ``email``, if valid; else no buyer is known
     yet (a rebill without customer data that arrived before its sale, say).
     """
     if order.email and members.is_valid_email(order.email):
         return order.email
-    email = members.normalize_email(notification.customer.email)
     return email if members.is_valid_email(email) else ""
 
 
-def _apply(storage, order, notification, settings, action, email, first) -> _Applied:
+def _apply(storage, order, notification, settings, action, email, touched) -> _Applied:
     """Give the buyer ``email`` the access their orders grant, as a member."""
+    first = touched[0] if touched else None
     if not email:
         # Kept with its order: counts as soon as a notification names the buyer.
         return _Applied("recorded", "no buyer known for this order yet")
@@ -196,14 +182,10 @@ def _apply(storage, order, notification, settings, action, email, first) -> _App
 
     if created:
         outcome = "created"
-    elif removed and not access:
-        outcome = "revoked"
-    elif added:
-        outcome = "granted"
-    elif removed:
+    elif removed and not (access and added):
         outcome = "revoked"
     else:
-        outcome = "updated"
+        outcome = "granted" if added else "updated"
     detail = ", ".join(
         sorted(f"+{a}" for a in added) + sorted(f"-{r}" for r in removed)
     )
