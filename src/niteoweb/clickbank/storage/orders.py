@@ -1,13 +1,10 @@
 """Orders, their entitlements and buyers: the one module that writes them.
 
 An :class:`Order` (one per original receipt) holds one :class:`Entitlement` per
-item as part of its own state (one object written per notification). An
-entitlement stores the events that concern it, and its state is derived from
-them by :func:`niteoweb.clickbank.lifecycle.derive`, so the order of arrival
-does not matter. Events of a notification without line items (a refund of the
-whole order) are kept on the order and count for every item, even for items
-whose sale arrives later. A :class:`Buyer` (one per email) lists the receipts
-of the buyer's orders.
+item in its own state: one object written per notification. An entitlement's
+state is derived from all its events (:func:`niteoweb.clickbank.lifecycle.derive`),
+so the order of arrival does not matter; events without line items (a refund of
+the whole order) count for every item, even one whose sale comes later.
 """
 
 from datetime import UTC
@@ -34,11 +31,8 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def epoch_micros(moment: datetime | None) -> int | None:
-    """Microseconds since the epoch of an aware ``moment``; None for None.
-
-    How times are stored: an aware datetime would carry its time zone's classes
-    into every pickle.
-    """
+    """Microseconds since the epoch of an aware ``moment`` (None for None): how
+    times are stored, since a datetime brings its time zone into every pickle."""
     return None if moment is None else (moment - _EPOCH) // _MICROSECOND
 
 

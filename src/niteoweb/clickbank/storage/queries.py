@@ -8,7 +8,6 @@ log. A date range is a range of record ids (see
 """
 
 import json
-from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -122,18 +121,18 @@ def _candidates(storage: ClickBankStorage, query: LogQuery):
     return record_ids(storage, email=query.email, receipt=receipt)
 
 
-def _record_test(query: LogQuery) -> Callable[[NotificationRecord], bool] | None:
-    """A test of the filters no index answers, or None if there are none."""
-    tests = []
-    if query.receipt and query.receipt != query.original_receipt:
-        tests.append(lambda record: record.receipt == query.receipt)
-    if query.transaction_type:
-        tests.append(lambda record: record.transaction_type == query.transaction_type)
-    if query.outcome:
-        tests.append(lambda record: record.outcome == query.outcome)
-    if not tests:
-        return None
-    return lambda record: all(test(record) for test in tests)
+def _scans(query: LogQuery) -> bool:
+    """Whether ``query`` has filters no index answers: records must be read."""
+    rebill = query.receipt != query.original_receipt
+    return bool(rebill or query.transaction_type or query.outcome)
+
+
+def _matches(query: LogQuery, record: NotificationRecord) -> bool:
+    return (
+        query.receipt in ("", query.original_receipt, record.receipt)
+        and query.transaction_type in ("", record.transaction_type)
+        and query.outcome in ("", record.outcome)
+    )
 
 
 def _matching_ids(storage: ClickBankStorage, query: LogQuery) -> Iterator[int]:
@@ -141,9 +140,8 @@ def _matching_ids(storage: ClickBankStorage, query: LogQuery) -> Iterator[int]:
     if ids is None:
         return iter(())
     matching = _newest_first(ids, *query.id_range)
-    record_test = _record_test(query)
-    if record_test is not None:
-        matching = (i for i in matching if record_test(storage.records[i]))
+    if _scans(query):
+        matching = (i for i in matching if _matches(query, storage.records[i]))
     return matching
 
 
@@ -156,13 +154,13 @@ def count(storage: ClickBankStorage, query: LogQuery) -> int | None:
     ids = _candidates(storage, query)
     if ids is None:
         return 0
-    if _record_test(query) is not None and ids is storage.records:
-        return None
-    if _record_test(query) is None:
-        if ids is storage.records and query.id_range == (0, HIGHEST_ID):
-            return storage.record_count()
-        return len(ids.keys(*query.id_range))
-    return sum(1 for _ in _matching_ids(storage, query))
+    if _scans(query):
+        return (
+            None if ids is storage.records else len(list(_matching_ids(storage, query)))
+        )
+    if ids is storage.records and query.id_range == (0, HIGHEST_ID):
+        return storage.record_count()
+    return len(ids.keys(*query.id_range))
 
 
 def search(

@@ -1,22 +1,9 @@
 """The persistent root of the add-on's data, in the site's annotations.
 
-One object holds four BTrees, so that every lookup and every insert is
-O(log n), and concurrent notifications for different buyers touch different
-buckets (BTrees resolve those conflicts by themselves):
-
-``records``
-    record id → :class:`~niteoweb.clickbank.storage.log.NotificationRecord`.
-``orders``
-    original receipt → :class:`~niteoweb.clickbank.storage.orders.Order`.
-``buyers``
-    buyer email → :class:`~niteoweb.clickbank.storage.orders.Buyer`.
-``expiry``
-    ``(epoch seconds, receipt, itemNo)`` keys, what the expiry sweep reads
-    (see :func:`niteoweb.clickbank.storage.expiry.due`).
-
-Every bucket a transaction changes is written whole, so the trees use small
-buckets (:data:`LEAF_SIZE`): the add-on's part of a SALE adds about 3.5 KB to
-``Data.fs`` instead of 17 KB (see ``docs/performance.rst``).
+Four BTrees: ``records`` (the log), ``orders`` (by original receipt),
+``buyers`` (by email) and ``expiry`` (the expiry index). Every lookup and insert
+is O(log n), and concurrent notifications for different buyers touch different
+buckets, whose conflicts BTrees resolve by themselves.
 """
 
 from BTrees.Length import Length
@@ -28,9 +15,9 @@ from plone import api
 from zope.annotation.interfaces import IAnnotations
 
 ANNOTATION_KEY = "niteoweb.clickbank.storage"
-#: Items per bucket and children per inner node of the add-on's BTrees: a
-#: bucket is rewritten whole on every insert, and BTrees' defaults (30 or 60)
-#: cost 1-2 KB per tree and notification, these 0.3-0.6 KB.
+#: Items per bucket and children per inner node: a bucket is written whole on
+#: every insert, and BTrees' defaults (30 or 60) cost 1-2 KB per tree and
+#: notification, these 0.3-0.6 KB (see ``docs/performance.rst``).
 LEAF_SIZE = 8
 NODE_SIZE = 16
 
@@ -71,10 +58,8 @@ class ClickBankStorage(Persistent):
 
 
 def get_storage(portal=None, create: bool = True) -> ClickBankStorage | None:
-    """The site's storage; created when ``create`` is true, else maybe None.
-
-    :param portal: the Plone site; default: the current one.
-    """
+    """The storage of ``portal`` (default: the current site); None if there is
+    none and not ``create``."""
     annotations = IAnnotations(portal if portal is not None else api.portal.get())
     storage = annotations.get(ANNOTATION_KEY)
     if storage is None and create:
@@ -93,10 +78,8 @@ def read_storage() -> ClickBankStorage:
 def hold(*objects) -> None:
     """Let this transaction commit only if nobody else changed ``objects`` meanwhile.
 
-    ZODB checks at commit that the persistent ``objects`` still have the serial
-    they were read with (``readCurrent``), and raises a ConflictError (Zope
-    retries) if not: cheaper than writing them to get the same conflict.
-    Objects new in this transaction need no check.
+    ZODB checks their serials at commit (``readCurrent``) and raises a
+    ConflictError, which Zope retries: cheaper than writing them for the same.
     """
     for ob in objects:
         jar = getattr(ob, "_p_jar", None)
