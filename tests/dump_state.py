@@ -15,8 +15,8 @@ from plone import api
 from zope.component.hooks import setSite
 
 from niteoweb.clickbank import members
-from niteoweb.clickbank.entitlements import expiry_key
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.expiry import expiry_key
+from niteoweb.clickbank.storage.root import get_storage
 
 
 def _time(value) -> str | None:

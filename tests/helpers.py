@@ -31,23 +31,6 @@ def notification(transaction_type="SALE", receipt="AAAA1111", days=0, **kwargs):
     return ins.parse(payload(transaction_type, receipt, days, **kwargs))
 
 
-def earlier_record_state(record) -> dict:
-    """``record``'s state as versions before 1.0 stored it: time as a datetime."""
-    moment, detail = record.transaction_time, record.detail  # loads a ghost
-    state = dict(record.__getstate__())
-    del state["_transaction_time"]
-    state.update(transaction_time=moment, detail=detail)
-    return state
-
-
-def earlier_entitlement_state(entitlement) -> dict:
-    """``entitlement``'s state as versions before 1.0 stored it: end as a datetime."""
-    state = dict(entitlement.__dict__)
-    del state["_valid_until"]
-    state["valid_until"] = entitlement.valid_until
-    return state
-
-
 def fresh() -> None:
     """See what the test server committed (plone.registry caches per request)."""
     transaction.abort()

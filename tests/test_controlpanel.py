@@ -135,8 +135,8 @@ class TestClassicControlPanel:
 
     def test_send_test_notification(self, admin_browser, functional_portal):
         """The test button delivers a TEST notification and shows the log entry."""
-        from niteoweb.clickbank.ledger import newest
-        from niteoweb.clickbank.storage import get_storage
+        from niteoweb.clickbank.storage.queries import newest
+        from niteoweb.clickbank.storage.root import get_storage
 
         admin_browser.open(
             functional_portal.absolute_url() + "/@@clickbank-controlpanel"

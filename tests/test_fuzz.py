@@ -42,7 +42,7 @@ from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank.errors import POSTVerificationFailedError
 from niteoweb.clickbank.simulator import build_notification
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.root import get_storage
 from niteoweb.clickbank.testing import SECRET_KEY
 
 STRESS = os.environ.get("HYPOTHESIS_PROFILE") == "stress"

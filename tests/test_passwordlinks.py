@@ -24,7 +24,7 @@ from zope.component import getUtility
 
 from niteoweb.clickbank import members
 from niteoweb.clickbank import passwordlinks
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.root import get_storage
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 SOON = NOW + timedelta(hours=1)

@@ -34,7 +34,7 @@ from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.simulator import build_notification
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.root import get_storage
 from niteoweb.clickbank.testing import SECRET_KEY
 
 RECORD = "niteoweb.clickbank."
@@ -457,7 +457,7 @@ class TestCustomerDataNotLogged:
         )
         send(site_url, secret="WRONGKEY", receipt="WRNG0001", **BUYER)
         send(site_url, "SALE", "AFFI0001", role="AFFILIATE", **BUYER)
-        monkeypatch.setattr(processing.ledger, "record", lambda *a, **k: 1 / 0)
+        monkeypatch.setattr(processing.log, "record", lambda *a, **k: 1 / 0)
         failed = send(site_url, "SALE", "FAIL0001", customise=with_address, **BUYER)
         assert failed.status_code == 500
         monkeypatch.undo()

@@ -83,7 +83,7 @@ class TestInstall:
 
     def test_storage_created(self, portal):
         """The notification log exists right after installation."""
-        from niteoweb.clickbank.storage import get_storage
+        from niteoweb.clickbank.storage.root import get_storage
 
         assert get_storage(portal, create=False) is not None
 
@@ -127,6 +127,6 @@ class TestUninstall:
 
     def test_log_kept(self, portal):
         """Payment records survive an uninstall."""
-        from niteoweb.clickbank.storage import get_storage
+        from niteoweb.clickbank.storage.root import get_storage
 
         assert get_storage(portal, create=False) is not None

@@ -14,10 +14,11 @@ from plone import api
 from helpers import Counting
 from helpers import notification
 from niteoweb.clickbank import ins
-from niteoweb.clickbank import ledger
 from niteoweb.clickbank import sweep
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage import log
+from niteoweb.clickbank.storage.orders import get_order
+from niteoweb.clickbank.storage.root import get_storage
 
 BUYER = "buyer@example.com"
 
@@ -29,9 +30,11 @@ def record_at(portal, monkeypatch):
 
     def record_at(when, receipt="AAAA1111", transaction_type="SALE"):
         clock = SimpleNamespace(time_ns=lambda: int(when.timestamp()) * 10**9)
-        monkeypatch.setattr(ledger, "time", clock)
+        monkeypatch.setattr(log, "time", clock)
         n = notification(transaction_type, receipt, email=BUYER)
-        return ledger.record(storage, ins.idempotency_key(n), n, "created", "", BUYER)
+        order = get_order(storage, n.original_receipt, create=True)
+        key = ins.idempotency_key(n)
+        return log.record(storage, order, key, n, "created", "", BUYER)
 
     return record_at
 
@@ -73,7 +76,7 @@ class TestRetention:
         record_at(now - timedelta(days=400))
         storage = get_storage()
         assert sweep.blank_old_payloads(get_settings(), now) == 1
-        assert storage.retention_cursor == sweep.first_record_id(
+        assert storage.retention_cursor == log.first_record_id(
             now - timedelta(days=365)
         )
         records = Counting(storage.records)

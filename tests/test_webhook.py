@@ -19,7 +19,7 @@ from niteoweb.clickbank import ins
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank import spool
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.root import get_storage
 from niteoweb.clickbank.testing import SECRET_KEY
 
 RECORD = "niteoweb.clickbank."
@@ -146,12 +146,12 @@ class TestStatusCodes:
         self, webhook_url, portal, monkeypatch
     ):
         """A failure after the member was created saves nothing; ClickBank retries."""
-        from niteoweb.clickbank import ledger
+        from niteoweb.clickbank.storage import log
 
         def broken(*args, **kwargs):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr(ledger, "record", broken)
+        monkeypatch.setattr(log, "record", broken)
         response = send(webhook_url)
         assert response.status_code == 500
         assert "disk full" not in response.text
@@ -307,9 +307,9 @@ class TestMail:
 
     def test_no_mail_when_transaction_aborts(self, webhook_url, smtp, monkeypatch):
         """A notification that fails sends no mail."""
-        from niteoweb.clickbank import ledger
+        from niteoweb.clickbank.storage import log
 
-        monkeypatch.setattr(ledger, "record", lambda *a, **k: 1 / 0)
+        monkeypatch.setattr(log, "record", lambda *a, **k: 1 / 0)
         assert send(webhook_url).status_code == 500
         assert mail.OUTBOX.flush()
         assert smtp.messages == []

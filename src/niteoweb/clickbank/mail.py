@@ -44,7 +44,6 @@ from zope.interface import Invalid
 
 from niteoweb.clickbank import logger
 from niteoweb.clickbank import passwordlinks
-from niteoweb.clickbank import sitetools
 from niteoweb.clickbank import smtpconnection
 from niteoweb.clickbank import spool
 from niteoweb.clickbank.mailsettings import LANGUAGES
@@ -115,7 +114,7 @@ def render_welcome(member, language: str = DEFAULT_LANGUAGE) -> tuple[str, str]:
         "login": member.getUserName(),
         "set_password_url": url,
         "expires_hours": str(hours),
-        "site_title": sitetools.portal().Title(),
+        "site_title": api.portal.get().Title(),
     }
     subject, body = template_for(language)
     subject = Template(subject).safe_substitute(values)
@@ -351,7 +350,7 @@ def send_welcome(member, language: str = DEFAULT_LANGUAGE) -> bool:
     name = registry.get("plone.email_from_name") or ""
     after_commit(
         _deliver,
-        sitetools.tool("MailHost"),
+        api.portal.get_tool("MailHost"),
         body,
         member.getProperty("email"),
         formataddr((name, sender)),
@@ -491,7 +490,7 @@ def send_left_over() -> int:
     """
     waiting = spool.left_over()
     if waiting:
-        mailhost = _detached(sitetools.tool("MailHost"))
+        mailhost = _detached(api.portal.get_tool("MailHost"))
         queue_delivery(functools.partial(_send_left_over, mailhost, waiting))
         logger.info("%d waiting welcome mail(s) handed to the outbox.", len(waiting))
     return len(waiting)

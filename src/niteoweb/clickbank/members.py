@@ -20,7 +20,6 @@ from niteoweb.clickbank.errors import MemberUpdateFailedError
 from niteoweb.clickbank.settings import Settings
 from niteoweb.clickbank.settings import is_grantable_group
 from niteoweb.clickbank.settings import is_grantable_role
-from niteoweb.clickbank.sitetools import tool
 
 #: Member data properties, with the names of the 2010 add-on.
 PRODUCT_ID = "product_id"
@@ -42,7 +41,7 @@ def is_valid_email(email: str) -> bool:
     """Whether Plone accepts ``email`` (normalized) as a member's address."""
     if not email or len(email) > 254 or not _EMAIL.match(email):
         return False
-    return bool(tool("portal_registration").isValidEmail(email))
+    return bool(api.portal.get_tool("portal_registration").isValidEmail(email))
 
 
 def find(email: str):
@@ -50,11 +49,11 @@ def find(email: str):
     login = normalize_email(email)
     if not login:
         return None
-    user = tool("acl_users").getUser(login)
+    user = api.portal.get_tool("acl_users").getUser(login)
     if user is None:
         return None
     # Wrap the user PAS found: a second lookup by id would cost as much again.
-    return tool("portal_membership").wrapUser(user)
+    return api.portal.get_tool("portal_membership").wrapUser(user)
 
 
 def create(email: str, full_name: str, properties: dict | None = None):
@@ -111,23 +110,24 @@ def is_protected(member, settings: Settings, held: Standing | None = None) -> bo
     return bool(held.roles - _PLAIN_ROLES - {settings.member_role})
 
 
-def update_purchase(member, notification) -> bool:
+def update_purchase(member, payment) -> bool:
     """Mirror a payment into member data, unless a newer one is there already.
 
-    Returns whether anything changed. Raises :class:`MemberUpdateFailedError`.
+    :param payment: a :class:`~niteoweb.clickbank.storage.orders.Payment`.
+    :returns: whether anything changed.
+    :raises MemberUpdateFailedError: Plone refused the data.
     """
-    stamp = notification.transaction_time.isoformat()
     current = member.getProperty(LAST_PURCHASE_TIMESTAMP, "") or ""
-    if current and _parse(current) >= notification.transaction_time:
+    if current and _parse(current) >= payment.moment:
         return False
     properties = {
-        LAST_PURCHASE_ID: notification.receipt,
-        LAST_PURCHASE_TIMESTAMP: stamp,
+        LAST_PURCHASE_ID: payment.receipt,
+        LAST_PURCHASE_TIMESTAMP: payment.time,
     }
-    if notification.line_items:
-        properties[PRODUCT_ID] = notification.line_items[0].item_no
-    if notification.affiliate:
-        properties[AFFILIATE] = notification.affiliate
+    if payment.item_no:
+        properties[PRODUCT_ID] = payment.item_no
+    if payment.affiliate:
+        properties[AFFILIATE] = payment.affiliate
     try:
         member.setMemberProperties(mapping=properties)
     except Exception as error:  # noqa: BLE001
@@ -136,7 +136,7 @@ def update_purchase(member, notification) -> bool:
 
 
 def _parse(value: str) -> datetime:
-    """Parse a stored timestamp; unreadable or naive values (older data) as UTC."""
+    """A stored timestamp; unreadable or naive ones (the 2010 add-on's) as UTC."""
     try:
         parsed = datetime.fromisoformat(value)
     except (TypeError, ValueError):

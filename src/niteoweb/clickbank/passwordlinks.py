@@ -58,12 +58,12 @@ from datetime import timedelta
 from secrets import token_bytes
 
 from Crypto.Cipher import AES
+from plone import api
 from plone.keyring.interfaces import IKeyManager
 from Products.CMFPlone.browser.login.utils import has_logged_in
 from zope.component import getUtility
 
-from niteoweb.clickbank import sitetools
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.root import get_storage
 
 VIEW = "@@clickbank-set-password"
 PURPOSE = b"niteoweb.clickbank set-password link v2"
@@ -89,7 +89,7 @@ _OLD = re.compile(r"([0-9]{11})-[A-Za-z0-9_-]{1,100}")
 
 def lifetime_hours() -> int:
     """How long a link works: Plone's password-reset expiry, in hours."""
-    tool = sitetools.tool("portal_password_reset")
+    tool = api.portal.get_tool("portal_password_reset")
     return int(tool.getExpirationTimeout() or 0) * 24 or 168
 
 
@@ -136,7 +136,7 @@ def _unseal(secret: str | bytes, sealed: str) -> str | None:
 
 
 def _member(userid: str):
-    return sitetools.tool("portal_membership").getMemberById(userid)
+    return api.portal.get_tool("portal_membership").getMemberById(userid)
 
 
 def _state(secret: str | bytes, userid: str, member) -> str:
@@ -144,7 +144,7 @@ def _state(secret: str | bytes, userid: str, member) -> str:
 
     ``member`` is the member of ``userid``, or None if there is none.
     """
-    users = getattr(sitetools.tool("acl_users"), "source_users", None)
+    users = getattr(api.portal.get_tool("acl_users"), "source_users", None)
     # Plone records no time of a password change; the hash changes with it.
     password = getattr(users, "_user_passwords", {}).get(userid, "")
     login_time = None if member is None else member.getProperty("login_time", None)
@@ -173,7 +173,7 @@ def new_link(member, now: datetime | None = None) -> tuple[str, int]:
     userid = member.getId()
     payload = f"{_seal(secret, userid)}.{expires}.{_state(secret, userid, member)}"
     token = f"{payload}.{_signature(secret, payload)}"
-    return f"{sitetools.portal().absolute_url()}/{VIEW}?token={token}", hours
+    return f"{api.portal.get().absolute_url()}/{VIEW}?token={token}", hours
 
 
 def _verified_userid(token: str, now: datetime) -> str | None:
@@ -243,7 +243,7 @@ def reset_url(token, now: datetime | None = None) -> str | None:
     userid = _verified_userid(token, now)
     if userid is None:
         return None
-    tool = sitetools.tool("portal_password_reset")
+    tool = api.portal.get_tool("portal_password_reset")
     randomstring = _reusable_request(tool, userid)
     if randomstring is None:
         reset = tool.requestReset(userid)
@@ -254,7 +254,7 @@ def reset_url(token, now: datetime | None = None) -> str | None:
 
 
 def _form_url(randomstring: str) -> str:
-    return f"{sitetools.portal().absolute_url()}/passwordreset/{randomstring}"
+    return f"{api.portal.get().absolute_url()}/passwordreset/{randomstring}"
 
 
 def _reusable_request(tool, userid: str) -> str | None:
@@ -303,7 +303,7 @@ def _old_reset_url(token: str, now: datetime) -> str | None:
     userid, randomstring = entry
     if _has_logged_in(userid):
         return None
-    tool = sitetools.tool("portal_password_reset")
+    tool = api.portal.get_tool("portal_password_reset")
     if randomstring is None or not _usable(tool, randomstring):
         reset = tool.requestReset(userid)
         if reset is None:  # the member was deleted

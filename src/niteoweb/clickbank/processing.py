@@ -1,45 +1,36 @@
-"""What one authentic notification does to the site.
+"""What one authentic notification does to the site, straight down.
 
-``handle`` wires the steps of the design together: ledger (seen before?),
-lifecycle (entitlements), members (role and groups), events and mail. The
-``@@clickbank`` view calls it inside the request's transaction. The expiry
-sweep lives in :mod:`niteoweb.clickbank.sweep`.
+The ``@@clickbank`` view decodes the body and calls :func:`handle` inside the
+request's transaction: the order is looked up once and handed to the log
+(seen before?), to the entitlements (:mod:`niteoweb.clickbank.storage.orders`),
+to the members (role and groups), the events and the welcome mail. The expiry
+sweep is in :mod:`niteoweb.clickbank.sweep`.
 """
 
-import contextlib
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from typing import NamedTuple
 
 from zope.event import notify
 
-from niteoweb.clickbank import entitlements
-from niteoweb.clickbank import ledger
 from niteoweb.clickbank import logger
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank.errors import MemberCreationFailedError
-from niteoweb.clickbank.errors import POSTVerificationFailedError
-from niteoweb.clickbank.ins import LineItem
-from niteoweb.clickbank.ins import Notification
+from niteoweb.clickbank.events import MemberCreatedEvent
+from niteoweb.clickbank.events import MemberDisabledEvent
+from niteoweb.clickbank.events import MemberEnabledEvent
+from niteoweb.clickbank.events import NotificationReceivedEvent
 from niteoweb.clickbank.ins import idempotency_key
-from niteoweb.clickbank.ins import parse
-from niteoweb.clickbank.interfaces import MemberCreatedEvent
-from niteoweb.clickbank.interfaces import MemberDisabledEvent
-from niteoweb.clickbank.interfaces import MemberEnabledEvent
-from niteoweb.clickbank.interfaces import NotificationReceivedEvent
 from niteoweb.clickbank.lifecycle import PAYMENTS
 from niteoweb.clickbank.lifecycle import Action
 from niteoweb.clickbank.lifecycle import action_for
+from niteoweb.clickbank.notification import TEST_RECEIPT
 from niteoweb.clickbank.settings import Settings
-from niteoweb.clickbank.storage import buyer_orders
-from niteoweb.clickbank.storage import get_order
-from niteoweb.clickbank.storage import get_storage
-
-TEST_RECEIPT = "********"
-#: Outcomes of notifications that were applied to their order's entitlements
-#: and, had the buyer had an account, to the member data.
-_APPLIED = frozenset({"created", "granted", "revoked", "updated", "recorded"})
+from niteoweb.clickbank.storage import log
+from niteoweb.clickbank.storage import orders
+from niteoweb.clickbank.storage.root import get_storage
 
 
 @dataclass(frozen=True)
@@ -52,8 +43,68 @@ class Result:
     detail: str = ""
 
 
+class _Applied(NamedTuple):
+    """What a notification did, in the words of the log, and to whom."""
+
+    outcome: str
+    detail: str = ""
+    member: object = None
+    email: str = ""  # the buyer it was applied to, or the email it came with
+
+
+def handle(notification, settings: Settings, now: datetime | None = None) -> Result:
+    """Apply ``notification`` once; a repeat is answered as a duplicate.
+
+    :param notification: a decoded :class:`~niteoweb.clickbank.ins.Notification`.
+    :param settings: the site's :class:`~niteoweb.clickbank.settings.Settings`.
+    :param now: when the entitlements are derived (default: now).
+    """
+    now = now or datetime.now(UTC)
+    storage = get_storage()
+    order = orders.get_order(storage, notification.original_receipt, create=True)
+    key = idempotency_key(notification)
+    seen = log.find(storage, order, key)
+    if seen is not None:
+        logger.info(
+            "ClickBank %s %s is a duplicate of record %s",
+            notification.transaction_type,
+            notification.receipt,
+            seen.id,
+        )
+        return Result(seen.outcome, seen.id, duplicate=True, detail="duplicate")
+
+    action, _ = action_for(notification.transaction_type)
+    email = members.normalize_email(notification.customer.email)
+    ignored = _ignored(notification, settings, action)
+    buyer = "" if ignored else _buyer(order, email)
+    touched = []
+    if ignored is not None:
+        applied = _Applied(*ignored, email=email)
+    elif not buyer and action is Action.PURCHASE:
+        detail = "the notification has no valid buyer email"
+        applied = _Applied("rejected", detail, email=email)
+    else:
+        touched = orders.add_event(storage, order, notification, action, buyer)
+        for entitlement in touched:
+            orders.refresh(storage, order, entitlement, settings, now)
+        # An order whose email is not a valid one: its entitlements may know.
+        buyer = buyer or next((e.email for e in touched if e.email), "")
+        applied = _apply(storage, order, notification, settings, action, buyer, touched)
+    outcome, detail, member, email = applied
+    entry = log.record(storage, order, key, notification, outcome, detail, email)
+    logger.info(
+        "ClickBank %s %s: %s",
+        notification.transaction_type,
+        notification.receipt,
+        outcome,
+    )
+    first = touched[0] if touched else None
+    notify(NotificationReceivedEvent(member, notification, first, outcome))
+    return Result(outcome, entry.id, detail=detail)
+
+
 def _ignored(notification, settings: Settings, action) -> tuple[str, str] | None:
-    """Return ``(outcome, detail)`` if the notification must not touch members."""
+    """``(outcome, detail)`` if the notification must not touch members."""
     if action is Action.TEST or notification.receipt == TEST_RECEIPT:
         return "ignored-test", "ClickBank test notification"
     if notification.is_test and not settings.process_test_transactions:
@@ -67,87 +118,32 @@ def _ignored(notification, settings: Settings, action) -> tuple[str, str] | None
     return None
 
 
-def handle(notification, settings: Settings, now: datetime | None = None) -> Result:
-    """Apply ``notification`` once; a repeat is answered as a duplicate."""
-    now = now or datetime.now(UTC)
-    storage = get_storage()
-    key = idempotency_key(notification)
-    seen = ledger.find(storage, key, notification.original_receipt)
-    if seen is not None:
-        logger.info(
-            "ClickBank %s %s is a duplicate of record %s",
-            notification.transaction_type,
-            notification.receipt,
-            seen.id,
-        )
-        return Result(seen.outcome, seen.id, duplicate=True, detail="duplicate")
+def _buyer(order, email: str) -> str:
+    """The email of the buyer ``notification`` is applied to, or "".
 
-    action, _ = action_for(notification.transaction_type)
-    email = members.normalize_email(notification.customer.email)
-    member, touched = None, []
-    ignored = _ignored(notification, settings, action)
-    buyer, new_buyer = ("", False) if ignored else _buyer(storage, notification)
-    if ignored is not None:
-        outcome, detail = ignored
-    elif not buyer and action is Action.PURCHASE:
-        outcome, detail = "rejected", "the notification has no valid buyer email"
-    else:
-        outcome, detail, member, touched, email = _apply(
-            storage, notification, settings, action, buyer, now, new_buyer
-        )
-    entry = ledger.record(storage, key, notification, outcome, detail, email)
-    logger.info(
-        "ClickBank %s %s: %s",
-        notification.transaction_type,
-        notification.receipt,
-        outcome,
-    )
-    notify(
-        NotificationReceivedEvent(
-            member, notification, touched[0] if touched else None, outcome
-        )
-    )
-    return Result(outcome, entry.id, detail=detail)
-
-
-def _buyer(storage, notification) -> tuple[str, bool]:
-    """The email of the buyer ``notification`` is applied to, and whether it is
-    new to the notification's order.
-
-    The order knows its buyer: once an order has a valid email, every later
-    notification of it goes to that buyer, whatever its customer block says
-    (nothing, an invalid address or another buyer's). Otherwise the
-    notification's own email, if valid; else "": no buyer is known yet (a
-    rebill without customer data that arrived before its sale, say).
+    The order knows its buyer: once it has a valid email, every later
+    notification of it goes to that buyer, whatever its customer block says.
+    Otherwise the notification's own ``email``, if valid; else no buyer is known
+    yet (a rebill without customer data that arrived before its sale, say).
     """
-    order = get_order(storage, notification.original_receipt)
-    known = order.email if order is not None else ""
-    if known and members.is_valid_email(known):
-        return known, False
-    email = members.normalize_email(notification.customer.email)
-    if not members.is_valid_email(email):
-        return "", False
-    return email, order is not None
+    if order.email and members.is_valid_email(order.email):
+        return order.email
+    return email if members.is_valid_email(email) else ""
 
 
-def _apply(storage, notification, settings, action, email, now, new_buyer=False):
-    touched = entitlements.add_event(storage, notification, action, email)
-    # An order whose email is not a valid one: its entitlements may know.
-    email = email or next((e.email for e in touched if e.email), "")
-    for entitlement in touched:
-        entitlements.refresh(storage, entitlement, settings, now)
+def _apply(storage, order, notification, settings, action, email, touched) -> _Applied:
+    """Give the buyer ``email`` the access their orders grant, as a member."""
     first = touched[0] if touched else None
     if not email:
         # Kept with its order: counts as soon as a notification names the buyer.
-        return "recorded", "no buyer known for this order yet", None, touched, email
-
+        return _Applied("recorded", "no buyer known for this order yet")
     member = members.find(email)
     created = False
     # Roles and groups read once, for the safety check and for the sync.
     held = members.standing(member) if member is not None else None
     if member is None:
         if action not in PAYMENTS:
-            return "recorded", "no member for this buyer yet", None, touched, email
+            return _Applied("recorded", "no member for this buyer yet", email=email)
         try:
             member = members.create(
                 email,
@@ -156,7 +152,7 @@ def _apply(storage, notification, settings, action, email, now, new_buyer=False)
             )
         except MemberCreationFailedError as error:
             # Deterministic (Plone refuses the data): a retry would fail again.
-            return "rejected", str(error), None, touched, email
+            return _Applied("rejected", str(error), email=email)
         created = True
         notify(MemberCreatedEvent(member, notification, first))
     elif members.is_protected(member, settings, held):
@@ -166,20 +162,15 @@ def _apply(storage, notification, settings, action, email, now, new_buyer=False)
             notification.transaction_type,
             notification.receipt,
         )
-        return (
-            "protected",
-            "account with site roles left unchanged",
-            member,
-            touched,
-            email,
-        )
+        detail = "account with site roles left unchanged"
+        return _Applied("protected", detail, member, email)
 
-    if action in PAYMENTS:
-        members.update_purchase(member, notification)
-    receipt = notification.original_receipt
-    if created or new_buyer:
-        _mirror_newest_payment(storage, member, email, receipt)
-    access, groups = buyer_access(storage, email, settings, receipt)
+    owned = orders.buyer_orders(storage, email, order, hold=True)
+    # Payments kept while the order had no buyer or no account count now too.
+    payment = orders.newest_payment(owned)
+    if payment is not None:
+        members.update_purchase(member, payment)
+    access, groups = buyer_access(owned, settings)
     added, removed = members.sync(member, settings, access, groups, held)
     role = f"role:{settings.member_role}"
     if role in added:
@@ -191,68 +182,24 @@ def _apply(storage, notification, settings, action, email, now, new_buyer=False)
 
     if created:
         outcome = "created"
-    elif removed and not access:
-        outcome = "revoked"
-    elif added:
-        outcome = "granted"
-    elif removed:
+    elif removed and not (access and added):
         outcome = "revoked"
     else:
-        outcome = "updated"
+        outcome = "granted" if added else "updated"
     detail = ", ".join(
         sorted(f"+{a}" for a in added) + sorted(f"-{r}" for r in removed)
     )
-    return outcome, detail, member, touched, email
+    return _Applied(outcome, detail, member, email)
 
 
-def _mirror_newest_payment(storage, member, email: str, receipt: str) -> None:
-    """Mirror the newest logged payment of the buyer's orders into member data.
+def buyer_access(owned: list, settings: Settings) -> tuple[bool, set[str]]:
+    """Whether a buyer has access, and the mapped groups their products give.
 
-    Payments applied while their order had no known buyer (a rebill without
-    customer data before its sale) or no account were mirrored on no member;
-    called when the account is created or an order learns its buyer, so that
-    the member data ends as if the notifications had arrived in order.
+    :param owned: all of the buyer's orders, held (see
+        :func:`niteoweb.clickbank.storage.orders.buyer_orders`): a notification
+        writes only its own order, so two concurrent notifications of one buyer
+        would otherwise each decide without the other's change.
     """
-    newest = None
-    for order in buyer_orders(storage, email, receipt)[0]:
-        for record_id in order.seen.values():
-            entry = storage.records[record_id]
-            if entry.outcome not in _APPLIED:
-                continue
-            if action_for(entry.transaction_type)[0] not in PAYMENTS:
-                continue
-            if newest is None or entry.transaction_time > newest.transaction_time:
-                newest = entry
-    if newest is not None:
-        members.update_purchase(member, _logged_payment(newest))
-
-
-def _logged_payment(entry) -> Notification:
-    """The notification of a log record (its fields only once it was blanked)."""
-    if entry.payload is not None:
-        with contextlib.suppress(POSTVerificationFailedError):
-            return parse(entry.payload)
-    return Notification(
-        transaction_time=entry.transaction_time,
-        receipt=entry.receipt,
-        transaction_type=entry.transaction_type,
-        line_items=tuple(LineItem(item_no=item) for item in entry.item_numbers),
-    )
-
-
-def buyer_access(
-    storage, email: str, settings: Settings, receipt: str = ""
-) -> tuple[bool, set[str]]:
-    """Whether the buyer has access, and the mapped groups their products give.
-
-    Decided from all of the buyer's orders, which are *held* (see
-    :func:`niteoweb.clickbank.storage.hold`): a notification writes only its own
-    order, so two concurrent notifications of one buyer (refunds of two orders,
-    say) would otherwise each decide without the other's change, and ZODB would
-    merge both without complaint. Held, the later one conflicts and is retried.
-    ``receipt``: one of the buyer's orders, if the caller has one.
-    """
-    owned = entitlements.for_buyer(storage, email, hold=True, receipt=receipt)
-    granting = [e for e in owned if e.grants_access]
+    granting = [e for order in owned for e in order.items.values() if e.grants_access]
     groups = {g for e in granting for g in settings.product(e.item_no).groups}
     return bool(granting), groups

@@ -16,11 +16,11 @@ from ZPublisher.HTTPRequest import HTTPRequest
 from ZPublisher.HTTPResponse import HTTPResponse
 
 from niteoweb.clickbank import ins
-from niteoweb.clickbank.ledger import NotificationRecord
-from niteoweb.clickbank.ledger import newest
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.simulator import build_notification
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.log import NotificationRecord
+from niteoweb.clickbank.storage.queries import newest
+from niteoweb.clickbank.storage.root import get_storage
 
 TEST_RECEIPT = "********"
 

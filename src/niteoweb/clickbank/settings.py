@@ -9,7 +9,6 @@ from plone.registry.interfaces import IRegistry
 from zope.component import getUtility
 from zope.interface import Invalid
 
-from niteoweb.clickbank import sitetools
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.interfaces import IClickBankSettings
 from niteoweb.clickbank.products import ProductRule
@@ -113,7 +112,7 @@ def is_grantable_role(role: str, portal=None) -> bool:
     """Whether a notification may give ``role``: never one that manages the site."""
     if not role or role in FORBIDDEN_ROLES:
         return False
-    portal = portal if portal is not None else sitetools.portal()
+    portal = portal if portal is not None else api.portal.get()
     if role not in portal.validRoles():
         return False
     # rolesForPermissionOn reads one permission; rolesOfPermission walks them all.

@@ -9,7 +9,7 @@ from zope.interface import implementer
 from niteoweb.clickbank import logger
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.secretkeys import RING
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.root import get_storage
 
 
 @implementer(INonInstallable)

@@ -22,17 +22,18 @@ from datetime import timedelta
 
 from zope.event import notify
 
-from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import logger
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank import passwordlinks
 from niteoweb.clickbank import spool
-from niteoweb.clickbank.interfaces import MemberDisabledEvent
-from niteoweb.clickbank.orders import epoch_micros
+from niteoweb.clickbank.events import MemberDisabledEvent
 from niteoweb.clickbank.processing import buyer_access
 from niteoweb.clickbank.settings import Settings
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage import expiry
+from niteoweb.clickbank.storage import orders
+from niteoweb.clickbank.storage.log import first_record_id
+from niteoweb.clickbank.storage.root import get_storage
 
 
 @dataclass(frozen=True)
@@ -75,14 +76,14 @@ def expire(
     """
     now = _moment(now)
     storage = get_storage(create=not dry_run)
-    due, reached = entitlements.due(storage, now) if storage is not None else ([], {})
-    report = SweepReport(now=now, due=tuple(e.key for e in due), dry_run=dry_run)
+    due, reached = expiry.due(storage, now) if storage is not None else ([], {})
+    report = SweepReport(now=now, due=tuple(e.key for _, e in due), dry_run=dry_run)
     if dry_run:
         return report
 
-    buyers = {}  # email → first entitlement concerned, for the event
-    for entitlement in due:
-        if entitlements.refresh(storage, entitlement, settings, now):
+    buyers = {}  # email → (order, entitlement) first concerned, for the event
+    for order, entitlement in due:
+        if orders.refresh(storage, order, entitlement, settings, now):
             logger.info(
                 "ClickBank expiry: %s/%s is %s",
                 entitlement.original_receipt,
@@ -90,15 +91,15 @@ def expire(
                 entitlement.state,
             )
         if entitlement.email:
-            buyers.setdefault(entitlement.email, entitlement)
+            buyers.setdefault(entitlement.email, (order, entitlement))
     # Rebilled entitlements reached at their old end are filed at the new one.
-    entitlements.refile(storage, reached)
+    expiry.refile(storage, reached)
     if not due:
         return report
 
     revoked = 0
     role = f"role:{settings.member_role}"
-    for email, entitlement in buyers.items():
+    for email, (order, entitlement) in buyers.items():
         member = members.find(email)
         if member is None:
             continue
@@ -110,9 +111,8 @@ def expire(
                 entitlement.original_receipt,
             )
             continue
-        access, groups = buyer_access(
-            storage, email, settings, entitlement.original_receipt
-        )
+        owned = orders.buyer_orders(storage, email, order, hold=True)
+        access, groups = buyer_access(owned, settings)
         _, removed = members.sync(member, settings, access, groups, held)
         if role in removed:
             revoked += 1
@@ -131,15 +131,6 @@ def expire(
     return replace(report, revoked=revoked)
 
 
-def first_record_id(moment: datetime) -> int:
-    """The smallest log record id a notification received at ``moment`` can get.
-
-    Record ids are microseconds since the epoch × 1000 plus a random part (see
-    :mod:`niteoweb.clickbank.ledger`), so the log is ordered by time of receipt.
-    """
-    return epoch_micros(moment) * 1000
-
-
 def blank_old_payloads(
     settings: Settings, now: datetime | None = None, dry_run: bool = False
 ) -> int:
@@ -155,7 +146,7 @@ def blank_old_payloads(
     storage = get_storage(create=not dry_run)
     if storage is None:
         return 0
-    cursor = getattr(storage, "retention_cursor", 0)  # storages before 1.0 lack it
+    cursor = storage.retention_cursor
     cutoff = first_record_id(now - timedelta(days=settings.log_retention_days))
     if cutoff <= cursor:
         return 0

@@ -17,27 +17,16 @@ from Products.Five.browser.pagetemplatefile import ViewPageTemplateFile
 from zExceptions import NotFound
 
 from niteoweb.clickbank import _
-from niteoweb.clickbank import entitlements
-from niteoweb.clickbank import ledger
-from niteoweb.clickbank import logquery
 from niteoweb.clickbank import members
-from niteoweb.clickbank import orders
 from niteoweb.clickbank.lifecycle import TRANSACTION_TYPES
-from niteoweb.clickbank.logquery import read_storage
+from niteoweb.clickbank.storage import filters
+from niteoweb.clickbank.storage import queries
+from niteoweb.clickbank.storage.log import OUTCOMES
+from niteoweb.clickbank.storage.log import NotificationRecord
+from niteoweb.clickbank.storage.orders import Entitlement
+from niteoweb.clickbank.storage.orders import for_buyer
+from niteoweb.clickbank.storage.root import read_storage
 
-#: Columns of the CSV export, in order.
-CSV_COLUMNS = (
-    "id",
-    "received",
-    "transaction_time",
-    "transaction_type",
-    "receipt",
-    "original_receipt",
-    "email",
-    "item_numbers",
-    "outcome",
-    "detail",
-)
 # A spreadsheet reads a cell starting with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -63,9 +52,9 @@ class LogPage(BrowserView):
         url = f"{self.context.absolute_url()}/@@{view}"
         return f"{url}?{query}" if query else url
 
-    def row(self, record: ledger.NotificationRecord) -> dict:
+    def row(self, record: NotificationRecord) -> dict:
         """A record as shown in a table: summary values, display times and links."""
-        row = logquery.summary(record)
+        row = queries.summary(record)
         row["received"] = display_time(record.received)
         row["transaction_time"] = display_time(record.transaction_time)
         row["item_numbers"] = ", ".join(record.item_numbers)
@@ -84,18 +73,18 @@ class LogView(LogPage):
     index = ViewPageTemplateFile("templates/log.pt")
     error = None
     page = None
-    query = logquery.LogQuery()
+    query = filters.LogQuery()
 
     def __call__(self):
         form = self.request.form
         try:
-            self.query = logquery.parse_query(form)
-            b_start, b_size = logquery.parse_batch(form)
-        except logquery.InvalidLogQuery as error:
+            self.query = filters.parse_query(form)
+            b_start, b_size = filters.parse_batch(form)
+        except filters.InvalidLogQuery as error:
             self.error = str(error)
             self.request.response.setStatus(400)
         else:
-            self.page = logquery.search(read_storage(), self.query, b_start, b_size)
+            self.page = queries.search(read_storage(), self.query, b_start, b_size)
         return self.index()
 
     def submitted(self, name: str) -> str:
@@ -106,7 +95,7 @@ class LogView(LogPage):
     @property
     def outcomes(self) -> tuple[str, ...]:
         """Choices of the outcome filter."""
-        return (logquery.ALL_OUTCOMES,) + ledger.OUTCOMES
+        return (filters.ALL_OUTCOMES,) + OUTCOMES
 
     @property
     def transaction_types(self) -> list[str]:
@@ -129,7 +118,7 @@ class LogView(LogPage):
             "clickbank-log",
             **self.query.params(),
             b_start=b_start or None,
-            b_size=None if size == logquery.DEFAULT_PAGE_SIZE else size,
+            b_size=None if size == filters.DEFAULT_PAGE_SIZE else size,
         )
 
     @property
@@ -168,27 +157,22 @@ class LogCSVView(LogPage):
     def __call__(self):
         response = self.request.response
         try:
-            query = logquery.parse_query(self.request.form)
-        except logquery.InvalidLogQuery as error:
+            query = filters.parse_query(self.request.form)
+        except filters.InvalidLogQuery as error:
             response.setStatus(400)
             response.setHeader("Content-Type", "text/plain; charset=utf-8")
             return str(error)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        for record in logquery.iter_records(read_storage(), query):
-            writer.writerow([spreadsheet_safe(cell) for cell in self.cells(record)])
+        writer.writerow(queries.CSV_COLUMNS)
+        for record in queries.iter_records(read_storage(), query):
+            cells = queries.csv_cells(record)
+            writer.writerow([spreadsheet_safe(cell) for cell in cells])
         filename = f"clickbank-log-{datetime.now(UTC):%Y%m%d}.csv"
         response.setHeader("Content-Type", "text/csv; charset=utf-8")
         response.setHeader("Content-Disposition", f'attachment; filename="{filename}"')
         # The byte order mark makes spreadsheets read the file as UTF-8.
         return ("\ufeff" + buffer.getvalue()).encode("utf-8")
-
-    def cells(self, record: ledger.NotificationRecord) -> list[str]:
-        """One CSV row of ``record``, as text in :data:`CSV_COLUMNS` order."""
-        values = logquery.summary(record)
-        values["item_numbers"] = " ".join(values["item_numbers"])
-        return ["" if values[c] is None else str(values[c]) for c in CSV_COLUMNS]
 
 
 class LogEntryView(LogPage):
@@ -199,7 +183,7 @@ class LogEntryView(LogPage):
 
     def __call__(self):
         record_id = self.request.form.get("id", "")
-        self.record = logquery.get_record(read_storage(), record_id)
+        self.record = queries.get_record(read_storage(), record_id)
         if self.record is None:
             raise NotFound("No ClickBank notification with this id.")
         return self.index()
@@ -231,7 +215,7 @@ class LogEntryView(LogPage):
     @property
     def payload(self) -> str | None:
         """The decrypted notification as indented JSON; None once it was blanked."""
-        return logquery.payload_json(self.record)
+        return queries.payload_json(self.record)
 
     @property
     def member_url(self) -> str | None:
@@ -256,10 +240,10 @@ class MemberView(LogPage):
             self.member = members.find(self.email)
             self.entitlement_rows = [
                 self.entitlement_row(entitlement)
-                for entitlement in entitlements.for_buyer(storage, self.email)
+                for entitlement in for_buyer(storage, self.email)
             ]
             self.history_rows = [
-                self.row(record) for record in ledger.history(storage, self.email)
+                self.row(record) for record in queries.history(storage, self.email)
             ]
         return self.index()
 
@@ -281,8 +265,8 @@ class MemberView(LogPage):
             "edit_url": self.page_url("user-information", userid=userid),
         }
 
-    def entitlement_row(self, entitlement: orders.Entitlement) -> dict:
+    def entitlement_row(self, entitlement: Entitlement) -> dict:
         """An entitlement as shown in the table."""
-        row = logquery.entitlement_summary(entitlement)
+        row = queries.entitlement_summary(entitlement)
         row["valid_until"] = display_time(entitlement.valid_until)
         return row

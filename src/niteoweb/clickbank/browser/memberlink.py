@@ -10,7 +10,8 @@ from plone import api
 from plone.app.layout.viewlets.common import ViewletBase
 from Products.Five.browser.pagetemplatefile import ViewPageTemplateFile
 
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.members import normalize_email
+from niteoweb.clickbank.storage.root import get_storage
 
 USER_PAGE = "user-information"
 
@@ -30,7 +31,7 @@ class BuyerLinkViewlet(ViewletBase):
         member = api.user.get(userid=userid) if userid else None
         if member is None:
             return
-        email = (member.getProperty("email") or "").strip().lower()
+        email = normalize_email(member.getProperty("email"))
         storage = get_storage(create=False)
         if not email or storage is None:
             return

@@ -18,10 +18,10 @@ from Products.Five.browser import BrowserView
 from Products.Five.browser.pagetemplatefile import ViewPageTemplateFile
 from zExceptions import Forbidden
 
-from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import sweep
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.orders import get_entitlement
+from niteoweb.clickbank.storage.root import read_storage
 
 
 class ExpireView(BrowserView):
@@ -74,10 +74,10 @@ class ExpireView(BrowserView):
 
     def due_rows(self) -> list[dict]:
         """The due entitlements for the page: receipt, item, product, state, date."""
-        storage = get_storage(create=False)
+        storage = read_storage()
         rows = []
         for receipt, item_no in self.report.due:
-            entitlement = entitlements.get(storage, receipt, item_no)
+            entitlement = get_entitlement(storage, receipt, item_no)
             if entitlement is None:
                 continue
             valid_until = entitlement.valid_until

@@ -14,6 +14,7 @@ from zope.interface import alsoProvides
 
 from niteoweb.clickbank import logger
 from niteoweb.clickbank import processing
+from niteoweb.clickbank.browser.publication import WEBHOOK_NAMES
 from niteoweb.clickbank.errors import BodyTooLargeError
 from niteoweb.clickbank.errors import NotConfiguredError
 from niteoweb.clickbank.errors import POSTVerificationFailedError
@@ -110,5 +111,5 @@ def publish_like_a_browser(event) -> None:
     reaches the view, which answers 405.
     """
     path = event.request.get("PATH_INFO", "").rstrip("/")
-    if path.rpartition("/")[2] in ("@@clickbank", "clickbank"):
+    if path.rpartition("/")[2] in WEBHOOK_NAMES:
         event.request.maybe_webdav_client = 0

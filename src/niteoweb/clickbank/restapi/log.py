@@ -13,11 +13,12 @@ from plone.restapi.services import Service
 from zope.interface import implementer
 from zope.publisher.interfaces import IPublishTraverse
 
-from niteoweb.clickbank import entitlements
-from niteoweb.clickbank import ledger
-from niteoweb.clickbank import logquery
 from niteoweb.clickbank import members
-from niteoweb.clickbank.logquery import read_storage
+from niteoweb.clickbank.storage import filters
+from niteoweb.clickbank.storage import queries
+from niteoweb.clickbank.storage.log import NotificationRecord
+from niteoweb.clickbank.storage.orders import for_buyer
+from niteoweb.clickbank.storage.root import read_storage
 
 
 def _url(base: str, params: dict) -> str:
@@ -51,13 +52,13 @@ class TraversingService(Service):
         """The URL of this service on the site root, without parameters."""
         return f"{self.context.absolute_url()}/{self.service_name}"
 
-    def record_url(self, record: ledger.NotificationRecord) -> str:
+    def record_url(self, record: NotificationRecord) -> str:
         """The URL of ``GET @clickbank-log/<id>``."""
         return f"{self.context.absolute_url()}/{LogGet.service_name}/{record.id}"
 
-    def record_item(self, record: ledger.NotificationRecord) -> dict:
+    def record_item(self, record: NotificationRecord) -> dict:
         """A record as listed: its summary and the URL of its detail."""
-        return {"@id": self.record_url(record), **logquery.summary(record)}
+        return {"@id": self.record_url(record), **queries.summary(record)}
 
 
 class LogGet(TraversingService):
@@ -73,11 +74,11 @@ class LogGet(TraversingService):
             return self.reply_record(self.params[0])
         form = self.request.form
         try:
-            query = logquery.parse_query(form)
-            b_start, b_size = logquery.parse_batch(form)
-        except logquery.InvalidLogQuery as error:
+            query = filters.parse_query(form)
+            b_start, b_size = filters.parse_batch(form)
+        except filters.InvalidLogQuery as error:
             return self.error(400, "BadRequest", str(error))
-        page = logquery.search(read_storage(), query, b_start, b_size)
+        page = queries.search(read_storage(), query, b_start, b_size)
         return {
             "@id": self.batch_url(query, page.b_start, page.b_size),
             "items_total": page.total,
@@ -87,7 +88,7 @@ class LogGet(TraversingService):
 
     def reply_record(self, record_id: str) -> dict:
         """One record with its decrypted notification (None once blanked)."""
-        record = logquery.get_record(read_storage(), record_id)
+        record = queries.get_record(read_storage(), record_id)
         if record is None:
             return self.error(
                 404, "NotFound", "No ClickBank notification with this id."
@@ -100,13 +101,13 @@ class LogGet(TraversingService):
             "payload": record.payload or None,
         }
 
-    def batch_url(self, query: logquery.LogQuery, b_start: int, b_size: int) -> str:
+    def batch_url(self, query: filters.LogQuery, b_start: int, b_size: int) -> str:
         """The URL of the page of ``query`` that starts at ``b_start``."""
         return _url(
             self.service_url, {**query.params(), "b_start": b_start, "b_size": b_size}
         )
 
-    def batching(self, query: logquery.LogQuery, page: logquery.Page) -> dict:
+    def batching(self, query: filters.LogQuery, page: queries.Page) -> dict:
         """Links to the first, previous, next and (when known) last page."""
         size = page.b_size
         links = {
@@ -138,15 +139,15 @@ class MemberGet(TraversingService):
         email = members.normalize_email(email)
         storage = read_storage()
         member = members.find(email)
-        owned = entitlements.for_buyer(storage, email)
-        history = ledger.history(storage, email)
+        owned = for_buyer(storage, email)
+        history = queries.history(storage, email)
         if member is None and not owned and not history:
             return self.error(404, "NotFound", "Nothing is known about this buyer.")
         return {
             "@id": _url(self.service_url, {"email": email}),
             "email": email,
             "member": self.member_item(member),
-            "entitlements": [logquery.entitlement_summary(e) for e in owned],
+            "entitlements": [queries.entitlement_summary(e) for e in owned],
             "history": [self.record_item(record) for record in history],
         }
 

@@ -1,6 +1,12 @@
 """Upgrade steps of niteoweb.clickbank; one function per step."""
 
+from plone.registry.interfaces import IRegistry
+from zope.component import getUtility
+
 from niteoweb.clickbank import logger
+from niteoweb.clickbank.secretkeys import SECRET_RECORDS
+from niteoweb.clickbank.secretkeys import is_sealed
+from niteoweb.clickbank.secretkeys import seal
 
 PROFILE_ID = "profile-niteoweb.clickbank:default"
 
@@ -11,25 +17,9 @@ def reload_registry(context):
     logger.info("niteoweb.clickbank: registry records updated")
 
 
-def migrate_storage(context):
-    """Rebuild the payment log and entitlements in the storage layout of 1002."""
-    from plone import api
-
-    from niteoweb.clickbank.migration import migrate
-
-    if migrate(api.portal.get()) is None:
-        logger.info("niteoweb.clickbank: storage already up to date")
-
-
-def seal_secret_keys(context):
-    """Seal the secret keys that versions before 1003 stored in clear."""
-    from plone.registry.interfaces import IRegistry
-    from zope.component import getUtility
-
-    from niteoweb.clickbank.secretkeys import SECRET_RECORDS
-    from niteoweb.clickbank.secretkeys import is_sealed
-    from niteoweb.clickbank.secretkeys import seal
-
+def upgrade_to_1003(context):
+    """Add the records of this version and seal secret keys stored in clear."""
+    reload_registry(context)
     registry = getUtility(IRegistry)
     for name in SECRET_RECORDS.values():
         value = registry.get(name)

@@ -17,15 +17,17 @@ from plone.app.testing import TEST_USER_PASSWORD
 
 from helpers import T0
 from helpers import notification
-from niteoweb.clickbank import ledger
-from niteoweb.clickbank import logquery
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank.browser.log import spreadsheet_safe
-from niteoweb.clickbank.logquery import InvalidLogQuery
-from niteoweb.clickbank.logquery import LogQuery
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage import log
+from niteoweb.clickbank.storage import queries
+from niteoweb.clickbank.storage.filters import InvalidLogQuery
+from niteoweb.clickbank.storage.filters import LogQuery
+from niteoweb.clickbank.storage.filters import parse_batch
+from niteoweb.clickbank.storage.filters import parse_query
+from niteoweb.clickbank.storage.root import get_storage
 from niteoweb.clickbank.testing import install_mock_mailhost
 
 NOW = T0 + timedelta(days=1)
@@ -70,7 +72,7 @@ def small_log():
 
 
 def found(query, **batch) -> list[tuple[str, str]]:
-    page = logquery.search(get_storage(), query, **batch)
+    page = queries.search(get_storage(), query, **batch)
     return [(r.transaction_type, r.receipt) for r in page.records]
 
 
@@ -123,7 +125,7 @@ class TestLogQuery:
     )
     def test_parse_query(self, form, expected):
         """Filters are trimmed and normalised like the indexes."""
-        assert logquery.parse_query(form) == expected
+        assert parse_query(form) == expected
 
     @pytest.mark.parametrize(
         "form,message",
@@ -140,7 +142,7 @@ class TestLogQuery:
     def test_parse_query_refuses_bad_input(self, form, message):
         """A bad filter raises InvalidLogQuery saying what to correct."""
         with pytest.raises(InvalidLogQuery, match=message):
-            logquery.parse_query(form)
+            parse_query(form)
 
     @pytest.mark.parametrize(
         "form,expected",
@@ -153,7 +155,7 @@ class TestLogQuery:
     )
     def test_parse_batch(self, form, expected):
         """``b_start``/``b_size`` or ``page`` choose the page; 50 per page."""
-        assert logquery.parse_batch(form) == expected
+        assert parse_batch(form) == expected
 
     @pytest.mark.parametrize(
         "form", [{"b_size": "0"}, {"b_size": "501"}, {"b_start": "-1"}, {"page": "x"}]
@@ -161,7 +163,7 @@ class TestLogQuery:
     def test_parse_batch_refuses_bad_input(self, form):
         """Paging parameters must be whole numbers in range."""
         with pytest.raises(InvalidLogQuery):
-            logquery.parse_batch(form)
+            parse_batch(form)
 
     def test_date_range_is_a_record_id_range(self):
         """A day in UTC maps to the ids of the microseconds of that day."""
@@ -172,8 +174,8 @@ class TestLogQuery:
     def test_newest_first_in_pages_of_fifty(self):
         """60 records make a full first page and a second page of ten."""
         receive(*ignored(60))
-        first = logquery.search(get_storage(), LogQuery())
-        second = logquery.search(get_storage(), LogQuery(), b_start=50)
+        first = queries.search(get_storage(), LogQuery())
+        second = queries.search(get_storage(), LogQuery(), b_start=50)
         assert (len(first.records), first.total, first.has_next) == (50, 60, True)
         assert (len(second.records), second.has_next) == (10, False)
         ids = [r.id for r in first.records + second.records]
@@ -198,7 +200,7 @@ class TestLogQuery:
     def test_filters(self, form, expected):
         """Email, receipt (original or rebill), type and outcome filter the log."""
         small_log()
-        query = logquery.parse_query(form)
+        query = parse_query(form)
         assert [receipt for _, receipt in found(query)] == expected
 
     def test_date_range_filter(self, monkeypatch):
@@ -206,12 +208,12 @@ class TestLogQuery:
         for day in (1, 2, 3):
             received = datetime(2026, 3, day, 12, tzinfo=UTC).timestamp()
             clock = SimpleNamespace(time_ns=lambda r=received: int(r * 10**9))
-            monkeypatch.setattr(ledger, "time", clock)
+            monkeypatch.setattr(log, "time", clock)
             receive(notification(receipt=f"DAY{day}", role="AFFILIATE"))
-        query = logquery.parse_query({"from": "2026-03-02", "to": "2026-03-03"})
+        query = parse_query({"from": "2026-03-02", "to": "2026-03-03"})
         assert [receipt for _, receipt in found(query)] == ["DAY3", "DAY2"]
-        assert logquery.count(get_storage(), query) == 2
-        query = logquery.parse_query({"to": "2026-03-01"})
+        assert queries.count(get_storage(), query) == 2
+        query = parse_query({"to": "2026-03-01"})
         assert [receipt for _, receipt in found(query)] == ["DAY1"]
 
     def test_email_filter_reads_only_the_buyers_records(self):
@@ -219,19 +221,19 @@ class TestLogQuery:
         small_log()
         receive(*ignored(30))
         records, storage = spied(walkable=False)
-        query = logquery.parse_query({"email": "a@example.com", "type": "SALE"})
-        page = logquery.search(storage, query)
+        query = parse_query({"email": "a@example.com", "type": "SALE"})
+        page = queries.search(storage, query)
         assert [r.receipt for r in page.records] == ["CCCC3333", "AAAA1111"]
         assert page.total == 2
         assert set(records.loaded) <= set(
-            ledger.record_ids(get_storage(), email="a@example.com")
+            queries.record_ids(get_storage(), email="a@example.com")
         )
 
     def test_unfiltered_page_reads_only_its_records(self):
         """A page of 50 out of 60 loads 50 records and counts without loading."""
         receive(*ignored(60))
         records, storage = spied()
-        page = logquery.search(storage, LogQuery())
+        page = queries.search(storage, LogQuery())
         assert page.total == 60
         assert len(records.loaded) == 50
 
@@ -239,21 +241,21 @@ class TestLogQuery:
         """Without an index, the total is unknown until the last page is reached."""
         receive(*ignored(5))
         query = LogQuery(transaction_type="SALE")
-        assert logquery.search(get_storage(), query, b_size=2).total is None
-        assert logquery.search(get_storage(), query, b_start=4, b_size=2).total == 5
+        assert queries.search(get_storage(), query, b_size=2).total is None
+        assert queries.search(get_storage(), query, b_start=4, b_size=2).total == 5
 
     @pytest.mark.parametrize("record_id", ["", "abc", "999", "-1", "1" * 30])
     def test_get_record_of_unknown_id_is_none(self, record_id):
         """Unknown or malformed ids find nothing."""
-        assert logquery.get_record(get_storage(), record_id) is None
+        assert queries.get_record(get_storage(), record_id) is None
 
     def test_summary_has_no_payload(self):
         """The listed form of a record leaves the customer data out."""
         (result,) = receive(notification(first_name="Jane"))
-        record = logquery.get_record(get_storage(), str(result.record_id))
-        assert "payload" not in logquery.summary(record)
-        assert "Jane" not in str(logquery.summary(record))
-        assert '"firstName": "Jane"' in logquery.payload_json(record)
+        record = queries.get_record(get_storage(), str(result.record_id))
+        assert "payload" not in queries.summary(record)
+        assert "Jane" not in str(queries.summary(record))
+        assert '"firstName": "Jane"' in queries.payload_json(record)
 
 
 @pytest.mark.parametrize(
@@ -396,7 +398,7 @@ class TestClassicViews:
     def test_entry_says_when_payload_was_blanked(self, admin, site, blank):
         """After the retention sweep the record says its customer data is gone."""
         (sale,) = committed(notification(first_name="Jane"))
-        logquery.get_record(get_storage(), sale.record_id).payload = blank
+        queries.get_record(get_storage(), sale.record_id).payload = blank
         transaction.commit()
         admin.open(f"{site.absolute_url()}/@@clickbank-log-entry?id={sale.record_id}")
         assert "was removed when the log retention period ended" in admin.contents

@@ -1,23 +1,14 @@
 """One ClickBank notification at a time per Zope process.
 
-Two notifications processed at the same time write to the same BTrees (and
-Plone's member data), and when their changes cannot be merged ZODB raises a
-ConflictError: Zope retries the request, but first sleeps for a random time of
-up to one second (two before the second retry, four before the third). Nothing
-is lost, yet under load a few notifications take seconds, and a request that
-conflicts four times is answered 500 (ClickBank then sends it again).
-
-So POSTs to ``@@clickbank`` wait for each other at the start of publication, and
-each begins a fresh transaction once it is its turn: it sees everything the
-previous one committed and cannot conflict with it. Other requests (pages,
-the control panel) never wait. A notification takes milliseconds, so waiting in
-line costs less than one retry would. With several Zope processes on one
-database (ZEO, RelStorage), notifications handled by different processes can
-still conflict; Zope's retries handle those.
-
-The lock is released when the publication ends (success, failure, or the end of
-the request, whichever comes first); a request that cannot get it within
-:data:`WAIT_SECONDS` goes ahead without it.
+Two notifications processed at the same time write to the same BTrees and
+member data; when ZODB cannot merge their changes, Zope retries the request
+after sleeping up to a second (then two, then four; the fourth conflict is a
+500). So POSTs to ``@@clickbank`` wait for each other at the start of
+publication and begin a fresh transaction when it is their turn: a notification
+takes milliseconds, waiting costs less than a retry. Other requests never wait.
+Notifications in different processes (ZEO, RelStorage) still conflict, and
+Zope's retries handle those. A request that waits :data:`WAIT_SECONDS` goes
+ahead without its turn.
 """
 
 import threading

@@ -1,4 +1,4 @@
-"""Upgrade steps bring an older installation to the current profile."""
+"""The upgrade step brings an earlier installation to the current profile."""
 
 from plone import api
 from plone.app.testing import TEST_USER_ID
@@ -33,8 +33,8 @@ def test_upgrade_keeps_existing_values(portal, setup_tool):
     assert api.portal.get_registry_record(f"{REGISTRY_PREFIX}.grace_days") == 9
 
 
-def test_upgrade_from_1000_adds_mail_settings(portal, setup_tool):
-    """A 1000 site gets the welcome mail records of 1001."""
+def test_upgrade_adds_missing_mail_settings(portal, setup_tool):
+    """A site without the welcome mail records gets them."""
     setRoles(portal, TEST_USER_ID, ["Manager"])
     registry = api.portal.get_tool("portal_registry")
     names = [n for n in registry.records if n.startswith(f"{REGISTRY_PREFIX}.welcome_")]
@@ -56,7 +56,7 @@ def store_in_clear(name: str, key: str) -> None:
     getRequest().other.pop("_plone_registry_cache", None)
 
 
-def test_upgrade_from_1002_seals_the_secret_keys(portal, setup_tool):
+def test_upgrade_seals_the_secret_keys(portal, setup_tool):
     """Keys stored in clear are sealed, and still open notifications."""
     setRoles(portal, TEST_USER_ID, ["Manager"])
     store_in_clear("secret_key", "CLEARKEY1234")

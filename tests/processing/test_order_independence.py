@@ -11,13 +11,14 @@ from plone import api
 from helpers import T0
 from helpers import notification
 from helpers import payload
-from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import ins
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank import sweep
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.expiry import expiry_key
+from niteoweb.clickbank.storage.orders import for_buyer
+from niteoweb.clickbank.storage.root import get_storage
 
 NOW = T0 + timedelta(days=45)
 STEPS = ["BILL", "BILL", "CANCEL-REBILL", "UNCANCEL-REBILL", "RFND", "CGBK", "INSF"]
@@ -58,7 +59,7 @@ def filed(storage, entitlement) -> bool:
 
     Without one the sweep would never take the access away.
     """
-    end = entitlements.expiry_key(entitlement)
+    end = expiry_key(entitlement)
     return end is None or any(
         key[1:] == entitlement.key for key in storage.expiry.keys(max=end)
     )
@@ -70,7 +71,7 @@ def final_state(email):
     member = members.find(email)
     owned = sorted(
         (e.item_no, e.state, e.valid_until, filed(storage, e))
-        for e in entitlements.for_buyer(storage, email)
+        for e in for_buyer(storage, email)
     )
     assert all(is_filed for *_, is_filed in owned)
     for order in storage.orders.values():  # every order's copy of its buyer's

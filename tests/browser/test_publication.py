@@ -1,4 +1,4 @@
-"""Notifications take turns per process (``publication.py``)."""
+"""Notifications take turns per process (``browser/publication.py``)."""
 
 import threading
 import time
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from niteoweb.clickbank import publication
+from niteoweb.clickbank.browser import publication
 
 
 def event(method="POST", path="/Plone/@@clickbank"):
@@ -75,23 +75,52 @@ def test_other_requests_never_wait():
         publication.end_turn(None)
 
 
+def turn_in_thread(ended: threading.Event) -> threading.Thread:
+    """A notification in another thread that takes its turn until ``ended``."""
+    started = threading.Event()
+
+    def notification():
+        publication.wait_for_turn(event())
+        started.set()
+        ended.wait(10)
+        publication.end_turn(None)
+
+    thread = threading.Thread(target=notification)
+    thread.start()
+    assert started.wait(5)
+    return thread
+
+
+def seconds_to_wait_for_turn() -> float:
+    """How long a notification of this thread waits for its turn (then ends it)."""
+    started = time.monotonic()
+    publication.wait_for_turn(event())
+    waited = time.monotonic() - started
+    publication.end_turn(None)
+    return waited
+
+
 def test_turn_ends_once_whatever_ends_the_request():
-    """Success, then the end of the request: the lock is released once only."""
+    """Success, then the end of the request: the turn is given up once only."""
     publication.wait_for_turn(event())
     publication.end_turn(None)  # IPubSuccess
     publication.end_turn(None)  # IEndRequestEvent of the same request
-    assert publication._lock.acquire(blocking=False)
-    publication._lock.release()
+    ended = threading.Event()
+    thread = turn_in_thread(ended)  # the next notification gets its turn
+    ended.set()
+    thread.join(5)
 
 
 def test_waiting_too_long_goes_ahead(monkeypatch):
     """If the previous notification never ends, the next one is not stuck."""
     monkeypatch.setattr(publication, "WAIT_SECONDS", 0.1)
-    publication._lock.acquire()
+    ended = threading.Event()
+    thread = turn_in_thread(ended)
     try:
-        started = time.monotonic()
-        publication.wait_for_turn(event())
-        assert time.monotonic() - started < 2
-        assert not getattr(publication._state, "held", False)
+        assert seconds_to_wait_for_turn() < 2
+        # Going ahead took no turn: ending it left the first one's turn alone.
+        assert seconds_to_wait_for_turn() >= 0.1
     finally:
-        publication._lock.release()
+        ended.set()
+        thread.join(5)
+    assert seconds_to_wait_for_turn() < 0.1

@@ -20,11 +20,11 @@ from helpers import fresh
 from helpers import payload
 from helpers import post
 from helpers import wait_for
-from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import ins
-from niteoweb.clickbank import ledger
 from niteoweb.clickbank import members
-from niteoweb.clickbank.storage import get_storage
+from niteoweb.clickbank.storage.orders import for_buyer
+from niteoweb.clickbank.storage.queries import for_receipt
+from niteoweb.clickbank.storage.root import get_storage
 from niteoweb.clickbank.testing import SECRET_KEY
 
 THREADS = 16
@@ -95,12 +95,10 @@ def final_state(portal, email: str, receipt: str) -> dict:
         "last purchase": member and member.getProperty("last_purchase_id")[1:],
         "last purchase time": member and member.getProperty("last_purchase_timestamp"),
         "entitlements": sorted(
-            (e.item_no, e.state, e.valid_until)
-            for e in entitlements.for_buyer(storage, email)
+            (e.item_no, e.state, e.valid_until) for e in for_buyer(storage, email)
         ),
         "records": sorted(
-            (r.transaction_type, r.receipt[1:])
-            for r in ledger.for_receipt(storage, receipt)
+            (r.transaction_type, r.receipt[1:]) for r in for_receipt(storage, receipt)
         ),
     }
 

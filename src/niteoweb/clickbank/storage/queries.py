@@ -1,0 +1,244 @@
+"""Read the notification log: pages, one buyer's or order's records, JSON values.
+
+A page is found by walking record ids newest first and stopping when it is full;
+the log is never loaded as a whole. An email or receipt filter walks the record
+ids of that buyer's orders or of that order (:func:`record_ids`) instead of the
+log. A date range is a range of record ids (see
+:func:`niteoweb.clickbank.storage.log.first_record_id`).
+"""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+
+from BTrees.LLBTree import LLTreeSet
+
+from niteoweb.clickbank.storage.filters import DEFAULT_PAGE_SIZE
+from niteoweb.clickbank.storage.filters import HIGHEST_ID
+from niteoweb.clickbank.storage.filters import LogQuery
+from niteoweb.clickbank.storage.log import NotificationRecord
+from niteoweb.clickbank.storage.orders import Entitlement
+from niteoweb.clickbank.storage.orders import buyer_orders
+from niteoweb.clickbank.storage.orders import get_order
+from niteoweb.clickbank.storage.root import ClickBankStorage
+
+#: Columns of the CSV export, in order.
+CSV_COLUMNS = (
+    "id",
+    "received",
+    "transaction_time",
+    "transaction_type",
+    "receipt",
+    "original_receipt",
+    "email",
+    "item_numbers",
+    "outcome",
+    "detail",
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the log, newest first.
+
+    ``total`` is the number of matching records, or None when counting them
+    would mean reading the whole log (a type or outcome filter on its own).
+    """
+
+    records: list[NotificationRecord]
+    b_start: int
+    b_size: int
+    total: int | None
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        """Whether there are newer records before this page."""
+        return self.b_start > 0
+
+
+def record_ids(storage: ClickBankStorage, email="", receipt="") -> LLTreeSet | None:
+    """Ids of the records of a buyer and/or an original receipt; None if unknown.
+
+    A buyer's records are those of their orders. The set is built in memory
+    (never stored); an order has a few dozen records, a buyer a few orders.
+    """
+    if email:
+        owned = {order.receipt: order for order in buyer_orders(storage, email)}
+        if receipt:
+            owned = {receipt: owned[receipt]} if receipt in owned else {}
+    else:
+        order = get_order(storage, receipt)
+        owned = {receipt: order} if order is not None else {}
+    if not owned:
+        return None
+    ids = LLTreeSet()
+    for order in owned.values():
+        ids.update(order.seen.values())
+    return ids
+
+
+def _records(storage: ClickBankStorage, ids) -> list[NotificationRecord]:
+    return [storage.records[i] for i in reversed(list(ids or ()))]
+
+
+def history(storage: ClickBankStorage, email: str) -> list[NotificationRecord]:
+    """Every recorded notification of the buyer ``email``, newest first."""
+    return _records(storage, record_ids(storage, email=email))
+
+
+def for_receipt(storage: ClickBankStorage, receipt: str) -> list[NotificationRecord]:
+    """Every recorded notification of an original receipt, newest first."""
+    return _records(storage, record_ids(storage, receipt=receipt))
+
+
+def newest(storage: ClickBankStorage, limit: int = 50) -> list[NotificationRecord]:
+    """The ``limit`` most recent records, newest first."""
+    return [storage.records[i] for i in islice(reversed(storage.records.keys()), limit)]
+
+
+def _newest_first(ids, low: int, high: int) -> Iterator[int]:
+    """Keys of a BTree or TreeSet within ``[low, high]``, newest first, lazily."""
+    key = high
+    while key >= low:
+        try:
+            key = ids.maxKey(key)
+        except ValueError:  # no key at or below ``key``
+            return
+        if key < low:
+            return
+        yield key
+        key -= 1
+
+
+def _candidates(storage: ClickBankStorage, query: LogQuery):
+    """The ids to walk: the whole log, or those of a buyer or an order; or None."""
+    if not (query.email or query.receipt):
+        return storage.records
+    receipt = query.original_receipt if query.receipt else ""
+    return record_ids(storage, email=query.email, receipt=receipt)
+
+
+def _scans(query: LogQuery) -> bool:
+    """Whether ``query`` has filters no index answers: records must be read."""
+    rebill = query.receipt != query.original_receipt
+    return bool(rebill or query.transaction_type or query.outcome)
+
+
+def _matches(query: LogQuery, record: NotificationRecord) -> bool:
+    return (
+        query.receipt in ("", query.original_receipt, record.receipt)
+        and query.transaction_type in ("", record.transaction_type)
+        and query.outcome in ("", record.outcome)
+    )
+
+
+def _matching_ids(storage: ClickBankStorage, query: LogQuery) -> Iterator[int]:
+    ids = _candidates(storage, query)
+    if ids is None:
+        return iter(())
+    matching = _newest_first(ids, *query.id_range)
+    if _scans(query):
+        matching = (i for i in matching if _matches(query, storage.records[i]))
+    return matching
+
+
+def count(storage: ClickBankStorage, query: LogQuery) -> int | None:
+    """The number of records matching ``query``; None if only a scan could tell.
+
+    That is a type, outcome or rebill filter without an email or receipt filter.
+    Without such filters only ids are counted, no record is read.
+    """
+    ids = _candidates(storage, query)
+    if ids is None:
+        return 0
+    if _scans(query):
+        return (
+            None if ids is storage.records else len(list(_matching_ids(storage, query)))
+        )
+    if ids is storage.records and query.id_range == (0, HIGHEST_ID):
+        return storage.record_count()
+    return len(ids.keys(*query.id_range))
+
+
+def search(
+    storage: ClickBankStorage,
+    query: LogQuery,
+    b_start: int = 0,
+    b_size: int = DEFAULT_PAGE_SIZE,
+) -> Page:
+    """The page of records matching ``query`` that starts at ``b_start``."""
+    ids = list(islice(_matching_ids(storage, query), b_start, b_start + b_size + 1))
+    records = [storage.records[i] for i in ids[:b_size]]
+    has_next = len(ids) > b_size
+    total = count(storage, query)
+    if total is None and not has_next and (records or not b_start):
+        total = b_start + len(records)  # the last page tells the total
+    return Page(records, b_start, b_size, total, has_next)
+
+
+def iter_records(
+    storage: ClickBankStorage, query: LogQuery
+) -> Iterator[NotificationRecord]:
+    """Every record matching ``query``, newest first, one at a time."""
+    for record_id in _matching_ids(storage, query):
+        yield storage.records[record_id]
+
+
+def get_record(storage: ClickBankStorage, record_id) -> NotificationRecord | None:
+    """The record with id ``record_id`` (an int or its digits), or None."""
+    text = str(record_id).strip()
+    if not text.isdigit() or len(text) > 19:
+        return None
+    return storage.records.get(int(text))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def summary(record: NotificationRecord) -> dict:
+    """A record as JSON-ready values, without the decrypted payload."""
+    return {
+        "id": record.id,
+        "received": _iso(record.received),
+        "transaction_time": _iso(record.transaction_time),
+        "transaction_type": record.transaction_type,
+        "receipt": record.receipt,
+        "original_receipt": record.original_receipt,
+        "email": record.email,
+        "item_numbers": list(record.item_numbers),
+        "outcome": record.outcome,
+        "detail": record.detail,
+    }
+
+
+def csv_cells(record: NotificationRecord) -> list[str]:
+    """One CSV row of ``record``, as text in :data:`CSV_COLUMNS` order."""
+    values = summary(record)
+    values["item_numbers"] = " ".join(values["item_numbers"])
+    return ["" if values[c] is None else str(values[c]) for c in CSV_COLUMNS]
+
+
+def payload_json(record: NotificationRecord) -> str | None:
+    """The decrypted notification, pretty-printed; None once retention blanked it."""
+    if not record.payload:
+        return None
+    return json.dumps(
+        record.payload, indent=2, sort_keys=True, ensure_ascii=False, default=str
+    )
+
+
+def entitlement_summary(entitlement: Entitlement) -> dict:
+    """An entitlement as JSON-ready values."""
+    return {
+        "receipt": entitlement.original_receipt,
+        "item_no": entitlement.item_no,
+        "product_title": entitlement.product_title,
+        "state": entitlement.state,
+        "valid_until": _iso(entitlement.valid_until),
+        "recurring": bool(entitlement.recurring),
+        "grants_access": entitlement.grants_access,
+    }
