@@ -84,7 +84,7 @@ def registered_names() -> set[str]:
     """Names of the ``browser:page`` and ``plone:service`` the add-on registers."""
     package = Path(clickbank.__file__).parent
     names = set()
-    for zcml in [*package.glob("browser/*.zcml"), *package.glob("restapi/*.zcml")]:
+    for zcml in [*package.glob("browser/*.zcml"), *package.glob("services/*.zcml")]:
         text = zcml.read_text(encoding="utf-8")
         for element in re.findall(r"<(?:browser:page|plone:service)\b[^>]*>", text):
             names.update(re.findall(r'\bname="([^"]+)"', element))

@@ -5,6 +5,16 @@ add-on's own failures without catching unrelated bugs.
 """
 
 
+def error_body(kind: str, message: str) -> dict:
+    """The JSON body of an error answer, in plone.restapi's shape.
+
+    :param kind: [required] the error's type, e.g. ``"BadRequest"``.
+    :param message: [required] what went wrong, for the caller.
+    :returns: ``{"error": {"type": kind, "message": message}}``.
+    """
+    return {"error": {"type": kind, "message": message}}
+
+
 class ClickBankError(Exception):
     """Base class of every error niteoweb.clickbank raises on purpose."""
 

@@ -19,6 +19,7 @@ from Products.Five.browser.pagetemplatefile import ViewPageTemplateFile
 from zExceptions import Forbidden
 
 from niteoweb.clickbank import sweep
+from niteoweb.clickbank.errors import error_body
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage.orders import get_entitlement
 from niteoweb.clickbank.storage.root import read_storage
@@ -102,7 +103,7 @@ class ExpireView(BrowserView):
 
     def _error(self, status: int, kind: str, message: str) -> str:
         if self.wants_json:
-            return self._json(status, {"error": {"type": kind, "message": message}})
+            return self._json(status, error_body(kind, message))
         self.request.response.setStatus(status)
         self.request.response.setHeader("Content-Type", "text/plain; charset=utf-8")
         return message

@@ -18,6 +18,7 @@ from niteoweb.clickbank.browser.publication import WEBHOOK_NAMES
 from niteoweb.clickbank.errors import BodyTooLargeError
 from niteoweb.clickbank.errors import NotConfiguredError
 from niteoweb.clickbank.errors import POSTVerificationFailedError
+from niteoweb.clickbank.errors import error_body
 from niteoweb.clickbank.ins import MAX_BODY_SIZE
 from niteoweb.clickbank.ins import decode
 from niteoweb.clickbank.settings import get_settings
@@ -92,7 +93,7 @@ class ClickBankView(BrowserView):
 
     def _error(self, status: int, kind: str, message: str) -> str:
         """An error answer in plone.restapi's shape."""
-        return self._answer(status, {"error": {"type": kind, "message": message}})
+        return self._answer(status, error_body(kind, message))
 
     def _answer(self, status: int, data: dict) -> str:
         response = self.request.response

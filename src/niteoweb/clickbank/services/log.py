@@ -14,6 +14,7 @@ from zope.interface import implementer
 from zope.publisher.interfaces import IPublishTraverse
 
 from niteoweb.clickbank import members
+from niteoweb.clickbank.errors import error_body
 from niteoweb.clickbank.storage import filters
 from niteoweb.clickbank.storage import queries
 from niteoweb.clickbank.storage.log import NotificationRecord
@@ -45,7 +46,7 @@ class TraversingService(Service):
     def error(self, status: int, kind: str, message: str) -> dict:
         """Set ``status`` and return plone.restapi's error body."""
         self.request.response.setStatus(status)
-        return {"error": {"type": kind, "message": message}}
+        return error_body(kind, message)
 
     @property
     def service_url(self) -> str:
