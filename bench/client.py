@@ -22,7 +22,7 @@ import plan
 from clickbank_bench.gcpauses import HEADER as GC_HEADER
 from server import cpu_seconds
 
-from niteoweb.clickbank import ins
+from niteoweb.clickbank.ins.crypto import encrypt
 from niteoweb.clickbank.simulator import build_notification
 
 WEBHOOK = "@@clickbank"
@@ -71,7 +71,7 @@ def sale(site: str, prefix: str, index: int, base: datetime, view: str = WEBHOOK
         recurring=True,
         next_payment_date=base + timedelta(days=2000),
     )
-    body = ins.encrypt(notification, plan.SECRET_KEY)
+    body = encrypt(notification, plan.SECRET_KEY)
     return Request("sale", f"/{site}/{view}", body)
 
 
@@ -89,7 +89,7 @@ def bill(site: str, index: int, base: datetime, view: str = WEBHOOK) -> Request:
         recurring=True,
         next_payment_date=base + timedelta(days=1000),
     )
-    body = ins.encrypt(notification, plan.SECRET_KEY)
+    body = encrypt(notification, plan.SECRET_KEY)
     return Request("bill", f"/{site}/{view}", body)
 
 

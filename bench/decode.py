@@ -11,6 +11,10 @@ import plan
 from Crypto.Cipher import AES
 
 from niteoweb.clickbank import ins
+from niteoweb.clickbank.ins.crypto import decrypt
+from niteoweb.clickbank.ins.crypto import derive_key
+from niteoweb.clickbank.ins.crypto import encrypt
+from niteoweb.clickbank.ins.parse import parse
 from niteoweb.clickbank.simulator import build_notification
 
 
@@ -51,19 +55,19 @@ def _interleaved_best_us(variants: dict, seconds: float, rounds: int = 15) -> di
 def measure(size: int, seconds: float = 2.0) -> dict:
     """Decode cost for a payload of ``size`` bytes, and its lower bounds."""
     payload = payload_of_size(size)
-    body = ins.encrypt(payload, plan.SECRET_KEY)
+    body = encrypt(payload, plan.SECRET_KEY)
     envelope = json.loads(body)
     ciphertext = base64.b64decode(envelope["notification"])
     iv = base64.b64decode(envelope["iv"])
-    key = ins.derive_key(plan.SECRET_KEY)
+    key = derive_key(plan.SECRET_KEY)
     plaintext = AES.new(key, AES.MODE_CBC, iv).decrypt(ciphertext)
     text = plaintext[: -plaintext[-1]].decode()
     keys = (plan.SECRET_KEY,)
     best = _interleaved_best_us(
         {
             "decode": lambda: ins.decode(body, keys),
-            "decrypt": lambda: ins.decrypt(body, keys),
-            "json+parse": lambda: ins.parse(json.loads(text)),
+            "decrypt": lambda: decrypt(body, keys),
+            "json+parse": lambda: parse(json.loads(text)),
             "aes": lambda: AES.new(key, AES.MODE_CBC, iv).decrypt(ciphertext),
             "json": lambda: json.loads(text),
         },

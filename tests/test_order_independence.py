@@ -12,10 +12,10 @@ from helpers import T0
 from helpers import notification
 from helpers import payload
 from niteoweb.clickbank import entitlements
-from niteoweb.clickbank import ins
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank import sweep
+from niteoweb.clickbank.ins.parse import parse
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage import get_storage
 
@@ -37,7 +37,7 @@ def without_customer(kind, receipt, days, email):
     """Like :func:`history`'s notifications, with an empty ``customer`` block."""
     data = payload(kind, receipt, days, email=email, recurring=True)
     data["customer"] = {}
-    return ins.parse(data)
+    return parse(data)
 
 
 def history_without_customers(steps, blank, email, receipt):

@@ -15,7 +15,7 @@ from datetime import timezone
 from helpers import earlier_entitlement_state
 from helpers import earlier_record_state
 from helpers import payload
-from niteoweb.clickbank import ins
+from niteoweb.clickbank.ins.parse import parse
 from niteoweb.clickbank.ledger import NotificationRecord
 from niteoweb.clickbank.orders import Entitlement
 
@@ -24,7 +24,7 @@ VENDOR_TIME = datetime(2026, 3, 1, 2, 0, 0, 250000, tzinfo=PST)
 
 
 def _record() -> NotificationRecord:
-    n = ins.parse({**payload(), "transactionTime": VENDOR_TIME.isoformat()})
+    n = parse({**payload(), "transactionTime": VENDOR_TIME.isoformat()})
     return NotificationRecord(1, "ab" * 32, n, "created", email="a@example.com")
 
 
@@ -40,7 +40,7 @@ def test_record_without_detail_stores_none():
     record = _record()
     assert record.detail == ""
     assert "detail" not in record.__dict__
-    n = ins.parse(payload())
+    n = parse(payload())
     with_detail = NotificationRecord(2, "cd" * 32, n, "ignored", detail="unknown item")
     assert with_detail.detail == "unknown item"
 

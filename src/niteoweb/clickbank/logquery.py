@@ -22,13 +22,13 @@ from datetime import datetime
 from datetime import timedelta
 from itertools import islice
 
+from niteoweb.clickbank.ins.model import original_receipt
 from niteoweb.clickbank.ledger import OUTCOMES
 from niteoweb.clickbank.ledger import NotificationRecord
 from niteoweb.clickbank.ledger import record_ids
 from niteoweb.clickbank.logsummary import entitlement_summary  # noqa: F401
 from niteoweb.clickbank.logsummary import payload_json  # noqa: F401
 from niteoweb.clickbank.logsummary import summary  # noqa: F401
-from niteoweb.clickbank.notification import original_receipt
 from niteoweb.clickbank.storage import ClickBankStorage
 from niteoweb.clickbank.storage import get_storage
 

@@ -20,10 +20,11 @@ from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank.errors import MemberCreationFailedError
 from niteoweb.clickbank.errors import POSTVerificationFailedError
-from niteoweb.clickbank.ins import LineItem
-from niteoweb.clickbank.ins import Notification
 from niteoweb.clickbank.ins import idempotency_key
-from niteoweb.clickbank.ins import parse
+from niteoweb.clickbank.ins.model import TEST_RECEIPT
+from niteoweb.clickbank.ins.model import LineItem
+from niteoweb.clickbank.ins.model import Notification
+from niteoweb.clickbank.ins.parse import parse
 from niteoweb.clickbank.interfaces import MemberCreatedEvent
 from niteoweb.clickbank.interfaces import MemberDisabledEvent
 from niteoweb.clickbank.interfaces import MemberEnabledEvent
@@ -36,7 +37,6 @@ from niteoweb.clickbank.storage import buyer_orders
 from niteoweb.clickbank.storage import get_order
 from niteoweb.clickbank.storage import get_storage
 
-TEST_RECEIPT = "********"
 #: Outcomes of notifications that were applied to their order's entitlements
 #: and, had the buyer had an account, to the member data.
 _APPLIED = frozenset({"created", "granted", "revoked", "updated", "recorded"})

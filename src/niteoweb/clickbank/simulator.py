@@ -1,7 +1,7 @@
 r"""``clickbank-notify``: send a notification encrypted the way ClickBank does.
 
 Builds a realistic INS v6 notification (or reads one from a JSON file), encrypts
-it with :func:`niteoweb.clickbank.ins.encrypt` and POSTs it to a ``@@clickbank``
+it with :func:`niteoweb.clickbank.ins.crypto.encrypt` and POSTs it to a ``@@clickbank``
 URL (with :func:`niteoweb.clickbank.httppost.post`), or prints the envelope when
 no URL is given. A development and test tool: it never talks to ClickBank.
 Example::
@@ -27,8 +27,8 @@ from typing import Any
 
 from niteoweb.clickbank.errors import POSTVerificationFailedError
 from niteoweb.clickbank.httppost import post
-from niteoweb.clickbank.ins import encrypt
-from niteoweb.clickbank.ins import parse_transaction_time
+from niteoweb.clickbank.ins.crypto import encrypt
+from niteoweb.clickbank.ins.parse import parse_transaction_time
 
 KEY_VARIABLE = "CLICKBANK_SECRET_KEY"
 """Environment variable read when ``--secret`` is not given."""
