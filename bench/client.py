@@ -23,7 +23,7 @@ from clickbank_bench.gcpauses import HEADER as GC_HEADER
 from server import cpu_seconds
 
 from niteoweb.clickbank.ins.crypto import encrypt
-from niteoweb.clickbank.simulator import build_notification
+from niteoweb.clickbank.scripts.notify import build_notification
 
 WEBHOOK = "@@clickbank"
 BASELINE = "@@clickbank-bench-baseline"

@@ -15,7 +15,7 @@ from niteoweb.clickbank.ins.crypto import decrypt
 from niteoweb.clickbank.ins.crypto import derive_key
 from niteoweb.clickbank.ins.crypto import encrypt
 from niteoweb.clickbank.ins.parse import parse
-from niteoweb.clickbank.simulator import build_notification
+from niteoweb.clickbank.scripts.notify import build_notification
 
 
 def payload_of_size(size: int) -> dict:

@@ -25,8 +25,8 @@ from zope.component.hooks import setSite
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import processing
 from niteoweb.clickbank.ins.parse import parse
+from niteoweb.clickbank.scripts.notify import build_notification
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.simulator import build_notification
 from niteoweb.clickbank.storage import get_storage
 
 

@@ -10,7 +10,7 @@ import transaction
 from zope.globalrequest import getRequest
 
 from niteoweb.clickbank.ins.parse import parse
-from niteoweb.clickbank.simulator import build_notification
+from niteoweb.clickbank.scripts.notify import build_notification
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 

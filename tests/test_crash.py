@@ -25,7 +25,7 @@ from instances import status as status_of
 from niteoweb.clickbank import ins
 from niteoweb.clickbank.ins.crypto import encrypt
 from niteoweb.clickbank.ins.parse import parse
-from niteoweb.clickbank.simulator import build_notification
+from niteoweb.clickbank.scripts.notify import build_notification
 
 pytestmark = pytest.mark.slow
 

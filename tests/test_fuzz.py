@@ -45,7 +45,7 @@ from niteoweb.clickbank.ins.crypto import MAX_BODY_SIZE
 from niteoweb.clickbank.ins.crypto import derive_key
 from niteoweb.clickbank.ins.crypto import encrypt
 from niteoweb.clickbank.ins.model import Notification
-from niteoweb.clickbank.simulator import build_notification
+from niteoweb.clickbank.scripts.notify import build_notification
 from niteoweb.clickbank.storage import get_storage
 from niteoweb.clickbank.testing import SECRET_KEY
 

@@ -33,8 +33,8 @@ from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank.ins.crypto import derive_key
 from niteoweb.clickbank.ins.crypto import encrypt
+from niteoweb.clickbank.scripts.notify import build_notification
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.simulator import build_notification
 from niteoweb.clickbank.storage import get_storage
 from niteoweb.clickbank.testing import SECRET_KEY
 

@@ -548,7 +548,7 @@ from zope.component.hooks import setSite
 from niteoweb.clickbank import processing
 from niteoweb.clickbank.ins.parse import parse
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.simulator import build_notification
+from niteoweb.clickbank.scripts.notify import build_notification
 
 runpy.run_path(CREATE_SITE, init_globals={"app": app})
 setSite(app.Plone)

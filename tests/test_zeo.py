@@ -37,8 +37,8 @@ from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank.ins.crypto import encrypt
 from niteoweb.clickbank.ins.parse import parse
+from niteoweb.clickbank.scripts.notify import build_notification
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.simulator import build_notification
 
 THREADS = 16
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=20)

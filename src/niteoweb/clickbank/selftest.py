@@ -19,8 +19,8 @@ from niteoweb.clickbank.ins.crypto import encrypt
 from niteoweb.clickbank.ins.model import TEST_RECEIPT
 from niteoweb.clickbank.ledger import NotificationRecord
 from niteoweb.clickbank.ledger import newest
+from niteoweb.clickbank.scripts.notify import build_notification
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.simulator import build_notification
 from niteoweb.clickbank.storage import get_storage
 
 

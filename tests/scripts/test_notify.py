@@ -1,4 +1,4 @@
-"""The ``clickbank-notify`` simulator (no Plone needed)."""
+"""The ``clickbank-notify`` console script and its pieces (no Plone needed)."""
 
 import io
 import json
@@ -16,9 +16,9 @@ import pytest
 from niteoweb.clickbank import ins
 from niteoweb.clickbank.ins.crypto import decrypt
 from niteoweb.clickbank.ins.parse import parse
-from niteoweb.clickbank.simulator import build_notification
-from niteoweb.clickbank.simulator import main
-from niteoweb.clickbank.simulator import post
+from niteoweb.clickbank.scripts.notify import build_notification
+from niteoweb.clickbank.scripts.notify import main
+from niteoweb.clickbank.scripts.notify import post
 
 SECRET = "MYSECRETKEY123"
 
