@@ -64,7 +64,7 @@ setup(
     entry_points={
         "z3c.autoinclude.plugin": ["target = plone"],
         "console_scripts": [
-            "clickbank-notify = niteoweb.clickbank.simulator:main",
+            "clickbank-notify = niteoweb.clickbank.scripts.notify:main",
             "clickbank-expire = niteoweb.clickbank.cron:main",
         ],
     },

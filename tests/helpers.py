@@ -9,8 +9,8 @@ import requests
 import transaction
 from zope.globalrequest import getRequest
 
-from niteoweb.clickbank import ins
-from niteoweb.clickbank.simulator import build_notification
+from niteoweb.clickbank.ins.parse import parse
+from niteoweb.clickbank.scripts.notify import build_notification
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -27,8 +27,8 @@ def payload(transaction_type="SALE", receipt="AAAA1111", days=0, **kwargs) -> di
 
 
 def notification(transaction_type="SALE", receipt="AAAA1111", days=0, **kwargs):
-    """A parsed :class:`~niteoweb.clickbank.ins.Notification`."""
-    return ins.parse(payload(transaction_type, receipt, days, **kwargs))
+    """A parsed :class:`~niteoweb.clickbank.ins.model.Notification`."""
+    return parse(payload(transaction_type, receipt, days, **kwargs))
 
 
 def fresh() -> None:

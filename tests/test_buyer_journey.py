@@ -17,7 +17,7 @@ from plone import api
 
 import headless  # skips this module where Chromium is not installed
 from helpers import payload
-from niteoweb.clickbank import ins
+from niteoweb.clickbank.ins.crypto import encrypt
 from niteoweb.clickbank.testing import SECRET_KEY
 
 EMAIL = "gold.buyer@example.com"
@@ -65,7 +65,7 @@ def gold_lounge(acceptance):
 
 def notify(acceptance, transaction_type: str, days: int = 0) -> dict:
     """Post a notification for the buyer's ``gold`` order like ClickBank."""
-    body = ins.encrypt(
+    body = encrypt(
         payload(
             transaction_type,
             receipt=RECEIPT,

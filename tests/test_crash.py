@@ -22,8 +22,10 @@ from instances import MailSink
 from instances import post
 from instances import running
 from instances import status as status_of
-from niteoweb.clickbank import ins
-from niteoweb.clickbank.simulator import build_notification
+from niteoweb.clickbank.ins.crypto import encrypt
+from niteoweb.clickbank.ins.parse import parse
+from niteoweb.clickbank.scripts.notify import build_notification
+from niteoweb.clickbank.storage import log
 
 pytestmark = pytest.mark.slow
 
@@ -180,7 +182,7 @@ def test_kill_during_burst_then_redelivery_equals_crash_free_run(tmp_path, mail)
     """SIGKILL after 80 of 200 answers; retries and duplicates; same final state."""
     started = time.monotonic()
     payloads = notifications()
-    bodies = [ins.encrypt(p, SECRET_KEY) for p in payloads]
+    bodies = [encrypt(p, SECRET_KEY) for p in payloads]
     crashed = Instance(tmp_path / "crashed", mail.port)
     reference = Instance(tmp_path / "reference", mail.port)
     with running(crashed, reference):
@@ -267,7 +269,7 @@ def _kill_after(instance: Instance, answers: threading.Semaphore) -> None:
 
 
 def _key(payload: dict) -> str:
-    return ins.idempotency_key(ins.parse(payload))
+    return log.idempotency_key(parse(payload))
 
 
 def _outcome_differences(state: dict, other: dict) -> int:

@@ -41,7 +41,11 @@ from niteoweb.clickbank import ins
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank.errors import POSTVerificationFailedError
-from niteoweb.clickbank.simulator import build_notification
+from niteoweb.clickbank.ins.crypto import MAX_BODY_SIZE
+from niteoweb.clickbank.ins.crypto import derive_key
+from niteoweb.clickbank.ins.crypto import encrypt
+from niteoweb.clickbank.ins.model import Notification
+from niteoweb.clickbank.scripts.notify import build_notification
 from niteoweb.clickbank.storage.root import get_storage
 from niteoweb.clickbank.testing import SECRET_KEY
 
@@ -141,11 +145,11 @@ def iv(rng: random.Random) -> bytes:
 
 
 def valid_body(rng: random.Random) -> bytes:
-    return ins.encrypt(sample_payload(rng), SECRET_KEY, iv=iv(rng))
+    return encrypt(sample_payload(rng), SECRET_KEY, iv=iv(rng))
 
 
 def right_key(plaintext, rng: random.Random) -> bytes:
-    return ins.encrypt(plaintext, SECRET_KEY, iv=iv(rng))
+    return encrypt(plaintext, SECRET_KEY, iv=iv(rng))
 
 
 def raw_envelope(ciphertext: bytes, iv_bytes: bytes) -> bytes:
@@ -198,7 +202,7 @@ def wrong_key(rng):
     key = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 17)))
     if key == SECRET_KEY:
         key += "X"
-    return ins.encrypt(sample_payload(rng), key, iv=iv(rng))
+    return encrypt(sample_payload(rng), key, iv=iv(rng))
 
 
 def bad_padding(rng):
@@ -209,7 +213,7 @@ def bad_padding(rng):
     if 1 < last[-1] <= 16:
         last[-2] = last[-1] ^ 0xFF  # inconsistent padding bytes
     iv_bytes = iv(rng)
-    cipher = AES.new(ins.derive_key(SECRET_KEY), AES.MODE_CBC, iv_bytes)
+    cipher = AES.new(derive_key(SECRET_KEY), AES.MODE_CBC, iv_bytes)
     return raw_envelope(cipher.encrypt(plaintext + bytes(last)), iv_bytes)
 
 
@@ -305,7 +309,7 @@ def huge_strings(rng):
 
 def huge_body(rng):
     choice = rng.randrange(3)
-    size = ins.MAX_BODY_SIZE + rng.choice([1, 10, 100_000])
+    size = MAX_BODY_SIZE + rng.choice([1, 10, 100_000])
     if choice == 0:
         return rng.randbytes(size)
     if choice == 1:
@@ -381,7 +385,7 @@ def classify(body: bytes) -> str:
         return "rejected"
     except Exception as error:  # noqa: BLE001 - exactly what the fuzzing looks for
         return f"{type(error).__name__}: {str(error)[:80]}"
-    assert isinstance(notification, ins.Notification)
+    assert isinstance(notification, Notification)
     assert notification.receipt.strip()
     assert notification.transaction_type.strip()
     return "accepted"
@@ -433,7 +437,7 @@ def notification_with_junk(draw) -> bytes:
     if draw(st.booleans()):
         for name in draw(st.sets(st.sampled_from(sorted(data)), max_size=3)):
             del data[name]
-    return ins.encrypt(data, SECRET_KEY)
+    return encrypt(data, SECRET_KEY)
 
 
 @st.composite
@@ -450,8 +454,8 @@ def envelope_with_junk(draw) -> bytes:
 
 bodies = st.one_of(
     notification_with_junk(),
-    json_values.map(lambda value: ins.encrypt(json.dumps(value), SECRET_KEY)),
-    st.binary(max_size=400).map(lambda data: ins.encrypt(data, SECRET_KEY)),
+    json_values.map(lambda value: encrypt(json.dumps(value), SECRET_KEY)),
+    st.binary(max_size=400).map(lambda data: encrypt(data, SECRET_KEY)),
     envelope_with_junk(),
     st.binary(max_size=400),
 )
@@ -487,7 +491,7 @@ def post(site_url, body: bytes) -> requests.Response:
 
 
 def send(site_url, data: dict) -> requests.Response:
-    return post(site_url, ins.encrypt(data, SECRET_KEY))
+    return post(site_url, encrypt(data, SECRET_KEY))
 
 
 def buyers() -> set[str]:
@@ -515,7 +519,7 @@ def post_all(site_url, bodies: list[bytes]) -> list[int]:
 
 
 def expected_status(body: bytes) -> int:
-    return 413 if len(body) > ins.MAX_BODY_SIZE else 400
+    return 413 if len(body) > MAX_BODY_SIZE else 400
 
 
 class TestRefusedBodiesOverHttp:

@@ -21,7 +21,8 @@ from zope.component import getUtility
 from helpers import fresh
 from helpers import payload
 from helpers import post
-from niteoweb.clickbank import ins
+from niteoweb.clickbank.ins.crypto import derive_key
+from niteoweb.clickbank.ins.crypto import encrypt
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.testing import SECRET_KEY
 
@@ -36,8 +37,8 @@ JSON = {"Accept": "application/json"}
 SECRETS = {
     "secret key": KEY,
     "previous key": PREVIOUS_KEY,
-    "AES key of the secret key": ins.derive_key(KEY).decode(),
-    "AES key of the previous key": ins.derive_key(PREVIOUS_KEY).decode(),
+    "AES key of the secret key": derive_key(KEY).decode(),
+    "AES key of the previous key": derive_key(PREVIOUS_KEY).decode(),
 }
 
 
@@ -72,7 +73,7 @@ def get(site_url, path, headers=None) -> requests.Response:
 
 def send(site_url, secret, receipt="AAAA1111") -> requests.Response:
     """Post a SALE encrypted with ``secret`` to the webhook."""
-    body = ins.encrypt(payload(receipt=receipt), secret)
+    body = encrypt(payload(receipt=receipt), secret)
     return post(site_url + "/@@clickbank", body)
 
 

@@ -28,12 +28,14 @@ from helpers import fresh
 from helpers import payload
 from helpers import post as post_to
 from niteoweb import clickbank
-from niteoweb.clickbank import ins
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
+from niteoweb.clickbank.ins.crypto import derive_key
+from niteoweb.clickbank.ins.crypto import encrypt
+from niteoweb.clickbank.scripts.notify import build_notification
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.simulator import build_notification
+from niteoweb.clickbank.storage import log
 from niteoweb.clickbank.storage.root import get_storage
 from niteoweb.clickbank.testing import SECRET_KEY
 
@@ -44,8 +46,8 @@ TYPED_KEY = "TYPEDKEY5550001"
 SECRETS = {
     "secret key": SECRET_KEY,
     "previous key": PREVIOUS_KEY,
-    "AES key of the secret key": ins.derive_key(SECRET_KEY).decode(),
-    "AES key of the previous key": ins.derive_key(PREVIOUS_KEY).decode(),
+    "AES key of the secret key": derive_key(SECRET_KEY).decode(),
+    "AES key of the previous key": derive_key(PREVIOUS_KEY).decode(),
 }
 BUYER = {
     "email": "zebulon.quuxly@example.com",
@@ -165,7 +167,7 @@ def send(
         data = payload(transaction_type, receipt, **kwargs)
     if customise is not None:
         customise(data)
-    return post(site_url, ins.encrypt(data, secret))
+    return post(site_url, encrypt(data, secret))
 
 
 def with_address(data: dict) -> None:
@@ -406,7 +408,7 @@ class TestSecretKey:
             headers={"Accept": JSON},
             timeout=30,
         )
-        monkeypatch.setattr(processing, "idempotency_key", lambda n: 1 / 0)
+        monkeypatch.setattr(log, "idempotency_key", lambda n: 1 / 0)
         assert send(site_url, receipt="FAIL0001").status_code == 500
         monkeypatch.undo()
         record_id = latest_record_id(portal)
@@ -822,7 +824,7 @@ def bad_padding_body() -> bytes:
     plaintext = json.dumps(payload()).encode()
     plaintext += b" " * (-len(plaintext) % 16 or 16)
     iv = b"0123456789abcdef"
-    cipher = AES.new(ins.derive_key(SECRET_KEY), AES.MODE_CBC, iv)
+    cipher = AES.new(derive_key(SECRET_KEY), AES.MODE_CBC, iv)
     return json.dumps(
         {
             "notification": base64.b64encode(cipher.encrypt(plaintext)).decode(),
@@ -836,12 +838,12 @@ def envelope(notification, iv="MDEyMzQ1Njc4OWFiY2RlZg==") -> bytes:
 
 
 def right_key(plaintext) -> bytes:
-    return ins.encrypt(plaintext, SECRET_KEY)
+    return encrypt(plaintext, SECRET_KEY)
 
 
 #: Bodies that fail at different steps of the verification.
 FAILURES = {
-    "wrong key": ins.encrypt(payload(), "WRONGKEY"),
+    "wrong key": encrypt(payload(), "WRONGKEY"),
     "bad padding": bad_padding_body(),
     "bad base64 notification": envelope("not*base64*at*all"),
     "bad base64 iv": envelope(base64.b64encode(b"x" * 32).decode(), iv="%%%%"),

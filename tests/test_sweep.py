@@ -29,12 +29,12 @@ from helpers import Counting
 from helpers import notification
 from helpers import payload
 from niteoweb.clickbank import cron
-from niteoweb.clickbank import ins
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank import sweep
 from niteoweb.clickbank.events import IClickBankEvent
 from niteoweb.clickbank.events import MemberDisabledEvent
+from niteoweb.clickbank.ins.parse import parse
 from niteoweb.clickbank.lifecycle import Action
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage import expiry
@@ -358,7 +358,7 @@ def lapsed_subscription(title="Product 1", receipt="LAPS0001"):
     for kind, days in (("SALE", start), ("CANCEL-REBILL", start + 5)):
         data = payload(kind, receipt, days, recurring=True)
         data["lineItems"][0]["productTitle"] = title
-        n = ins.parse(data)
+        n = parse(data)
         processing.handle(n, get_settings(), now=n.transaction_time)
     transaction.commit()
 
@@ -548,9 +548,10 @@ import transaction
 from plone import api
 from zope.component.hooks import setSite
 
-from niteoweb.clickbank import ins, processing
+from niteoweb.clickbank import processing
+from niteoweb.clickbank.ins.parse import parse
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.simulator import build_notification
+from niteoweb.clickbank.scripts.notify import build_notification
 
 runpy.run_path(CREATE_SITE, init_globals={"app": app})
 setSite(app.Plone)
@@ -559,7 +560,7 @@ api.user.create(email="cron@example.com", password="a-long-Passw0rd-for-cron")
 start = datetime.now(UTC) - timedelta(days=40)
 for kind, days in (("SALE", 0), ("CANCEL-REBILL", 5)):
     when = start + timedelta(days=days)
-    notification = ins.parse(build_notification(
+    notification = parse(build_notification(
         transaction_type=kind, receipt="CRON0001", email="cron@example.com",
         transaction_time=when, recurring=True,
     ))

@@ -13,7 +13,6 @@ from plone import api
 
 from helpers import Counting
 from helpers import notification
-from niteoweb.clickbank import ins
 from niteoweb.clickbank import sweep
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage import log
@@ -33,7 +32,7 @@ def record_at(portal, monkeypatch):
         monkeypatch.setattr(log, "time", clock)
         n = notification(transaction_type, receipt, email=BUYER)
         order = get_order(storage, n.original_receipt, create=True)
-        key = ins.idempotency_key(n)
+        key = log.idempotency_key(n)
         return log.record(storage, order, key, n, "created", "", BUYER)
 
     return record_at

@@ -15,10 +15,11 @@ from helpers import fresh
 from helpers import payload
 from helpers import post
 from helpers import wait_for
-from niteoweb.clickbank import ins
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank import spool
+from niteoweb.clickbank.ins.crypto import MAX_BODY_SIZE
+from niteoweb.clickbank.ins.crypto import encrypt
 from niteoweb.clickbank.storage.root import get_storage
 from niteoweb.clickbank.testing import SECRET_KEY
 
@@ -38,7 +39,7 @@ def portal(acceptance):
 
 def send(webhook_url, secret=SECRET_KEY, **kwargs):
     """Encrypt a notification like ClickBank and post it."""
-    return post(webhook_url, ins.encrypt(payload(**kwargs), secret))
+    return post(webhook_url, encrypt(payload(**kwargs), secret))
 
 
 def has_access(email="buyer@example.com") -> bool:
@@ -139,7 +140,7 @@ class TestStatusCodes:
 
     def test_too_large_is_413(self, webhook_url):
         """Bodies over the size limit are refused before decryption."""
-        response = post(webhook_url, b"{" + b" " * (ins.MAX_BODY_SIZE + 10) + b"}")
+        response = post(webhook_url, b"{" + b" " * (MAX_BODY_SIZE + 10) + b"}")
         assert response.status_code == 413
 
     def test_unexpected_error_is_500_and_rolls_back(
@@ -320,7 +321,7 @@ class TestConcurrency:
 
     def test_concurrent_duplicates_take_effect_once(self, webhook_url, portal):
         """20 copies posted by 8 threads: one member, one record, all 2xx."""
-        body = ins.encrypt(payload(), SECRET_KEY)
+        body = encrypt(payload(), SECRET_KEY)
         barrier = threading.Barrier(8)
 
         def deliver(_):

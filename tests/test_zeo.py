@@ -32,12 +32,13 @@ from instances import ZeoServer
 from instances import post
 from instances import running
 from instances import status
-from niteoweb.clickbank import ins
 from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
+from niteoweb.clickbank.ins.crypto import encrypt
+from niteoweb.clickbank.ins.parse import parse
+from niteoweb.clickbank.scripts.notify import build_notification
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.simulator import build_notification
 
 THREADS = 16
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=20)
@@ -96,7 +97,7 @@ def notification(
 
 def encrypted(payload: dict, attempt: int = 1) -> bytes:
     """The body ClickBank posts on its ``attempt``-th try (a fresh IV each time)."""
-    return ins.encrypt({**payload, "attemptCount": attempt}, SECRET_KEY)
+    return encrypt({**payload, "attemptCount": attempt}, SECRET_KEY)
 
 
 def at_once(deliveries: list[tuple[str, bytes]]) -> list:
@@ -298,7 +299,7 @@ def connections(functional):
 
 def handle(payload: dict) -> None:
     """Process a notification in the current site, at :data:`FIXED_NOW`."""
-    processing.handle(ins.parse(payload), get_settings(), now=FIXED_NOW)
+    processing.handle(parse(payload), get_settings(), now=FIXED_NOW)
 
 
 def handle_in(site, payload: dict) -> None:

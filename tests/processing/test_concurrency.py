@@ -20,8 +20,8 @@ from helpers import fresh
 from helpers import payload
 from helpers import post
 from helpers import wait_for
-from niteoweb.clickbank import ins
 from niteoweb.clickbank import members
+from niteoweb.clickbank.ins.crypto import encrypt
 from niteoweb.clickbank.storage.orders import for_buyer
 from niteoweb.clickbank.storage.queries import for_receipt
 from niteoweb.clickbank.storage.root import get_storage
@@ -77,7 +77,7 @@ def post_at_once(webhook_url, bodies: list[bytes], threads: int = THREADS) -> li
 def order_bodies(email: str, receipt: str) -> list[bytes]:
     """The notifications of :data:`ORDER` for one buyer and receipt, encrypted."""
     return [
-        ins.encrypt(
+        encrypt(
             payload(kind, receipt + suffix, days, email=email, recurring=True),
             SECRET_KEY,
         )
@@ -110,7 +110,7 @@ class TestConcurrentCopies:
         self, webhook_url, portal, smtp, retries, record_property
     ):
         """50 copies from 16 threads: one member, one record, one mail, all 2xx."""
-        body = ins.encrypt(payload(first_name="Ada", last_name="Lovelace"), SECRET_KEY)
+        body = encrypt(payload(first_name="Ada", last_name="Lovelace"), SECRET_KEY)
         started = time.monotonic()
         responses = post_at_once(webhook_url, [body] * COPIES)
         elapsed = time.monotonic() - started
@@ -177,7 +177,7 @@ class TestOneAtATime:
     ):
         """40 new buyers from 8 threads at once: all 200, no conflict, no retry."""
         bodies = [
-            ins.encrypt(
+            encrypt(
                 payload("SALE", f"ONE{i:05d}", email=f"one{i}@example.com"),
                 SECRET_KEY,
             )

@@ -11,10 +11,10 @@ from plone import api
 from helpers import T0
 from helpers import notification
 from helpers import payload
-from niteoweb.clickbank import ins
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank import sweep
+from niteoweb.clickbank.ins.parse import parse
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage.expiry import expiry_key
 from niteoweb.clickbank.storage.orders import for_buyer
@@ -38,7 +38,7 @@ def without_customer(kind, receipt, days, email):
     """Like :func:`history`'s notifications, with an empty ``customer`` block."""
     data = payload(kind, receipt, days, email=email, recurring=True)
     data["customer"] = {}
-    return ins.parse(data)
+    return parse(data)
 
 
 def history_without_customers(steps, blank, email, receipt):

@@ -11,11 +11,11 @@ from helpers import T0
 from helpers import Counting
 from helpers import notification
 from helpers import payload
-from niteoweb.clickbank import ins
 from niteoweb.clickbank import processing
 from niteoweb.clickbank import sweep
 from niteoweb.clickbank.events import IClickBankEvent
 from niteoweb.clickbank.events import MemberDisabledEvent
+from niteoweb.clickbank.ins.parse import parse
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage.orders import for_buyer
 from niteoweb.clickbank.storage.queries import history
@@ -273,7 +273,7 @@ def without_customer(transaction_type, receipt, days, **kwargs):
     """A notification whose ``customer`` block is empty, as rebills may come."""
     data = payload(transaction_type, receipt, days, recurring=True, **kwargs)
     data["customer"] = {}
-    return ins.parse(data)
+    return parse(data)
 
 
 class TestLaterNotificationsWithoutCustomer:
@@ -363,7 +363,7 @@ class TestLaterNotificationsWithoutCustomer:
         data = payload(kind, "AAAA1111", 1, recurring=True, email=email)
         if not email:
             data["customer"] = {}
-        assert handle(ins.parse(data)).outcome == "revoked"
+        assert handle(parse(data)).outcome == "revoked"
         assert not has_access()
         (owned,) = for_buyer(get_storage(), "buyer@example.com")
         assert owned.state == state
@@ -393,7 +393,7 @@ class TestLaterNotificationsWithoutCustomer:
         """The sale is what names the buyer: without one it is rejected."""
         data = payload("SALE", "AAAA1111", 0)
         data["customer"] = {}
-        assert handle(ins.parse(data)).outcome == "rejected"
+        assert handle(parse(data)).outcome == "rejected"
         assert get_storage().orders["AAAA1111"].items == {}
 
 

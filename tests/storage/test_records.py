@@ -8,7 +8,7 @@ from datetime import timezone
 from helpers import T0
 from helpers import notification
 from helpers import payload
-from niteoweb.clickbank import ins
+from niteoweb.clickbank.ins.parse import parse
 from niteoweb.clickbank.lifecycle import Action
 from niteoweb.clickbank.settings import Settings
 from niteoweb.clickbank.storage import orders
@@ -21,7 +21,7 @@ VENDOR_TIME = datetime(2026, 3, 1, 2, 0, 0, 250000, tzinfo=PST)
 
 
 def record(detail="", **kwargs) -> NotificationRecord:
-    n = ins.parse({**payload(**kwargs), "transactionTime": VENDOR_TIME.isoformat()})
+    n = parse({**payload(**kwargs), "transactionTime": VENDOR_TIME.isoformat()})
     record_id = first_record_id(T0) + 7
     return NotificationRecord(record_id, "ab" * 32, n, "created", detail)
 

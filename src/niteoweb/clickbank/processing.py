@@ -22,11 +22,10 @@ from niteoweb.clickbank.events import MemberCreatedEvent
 from niteoweb.clickbank.events import MemberDisabledEvent
 from niteoweb.clickbank.events import MemberEnabledEvent
 from niteoweb.clickbank.events import NotificationReceivedEvent
-from niteoweb.clickbank.ins import idempotency_key
+from niteoweb.clickbank.ins.model import TEST_RECEIPT
 from niteoweb.clickbank.lifecycle import PAYMENTS
 from niteoweb.clickbank.lifecycle import Action
 from niteoweb.clickbank.lifecycle import action_for
-from niteoweb.clickbank.notification import TEST_RECEIPT
 from niteoweb.clickbank.settings import Settings
 from niteoweb.clickbank.storage import log
 from niteoweb.clickbank.storage import orders
@@ -62,7 +61,7 @@ def handle(notification, settings: Settings, now: datetime | None = None) -> Res
     now = now or datetime.now(UTC)
     storage = get_storage()
     order = orders.get_order(storage, notification.original_receipt, create=True)
-    key = idempotency_key(notification)
+    key = log.idempotency_key(notification)
     seen = log.find(storage, order, key)
     if seen is not None:
         logger.info(

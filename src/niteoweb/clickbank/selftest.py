@@ -15,14 +15,13 @@ from io import BytesIO
 from ZPublisher.HTTPRequest import HTTPRequest
 from ZPublisher.HTTPResponse import HTTPResponse
 
-from niteoweb.clickbank import ins
+from niteoweb.clickbank.ins.crypto import encrypt
+from niteoweb.clickbank.ins.model import TEST_RECEIPT
+from niteoweb.clickbank.scripts.notify import build_notification
 from niteoweb.clickbank.settings import get_settings
-from niteoweb.clickbank.simulator import build_notification
 from niteoweb.clickbank.storage.log import NotificationRecord
 from niteoweb.clickbank.storage.queries import newest
 from niteoweb.clickbank.storage.root import get_storage
-
-TEST_RECEIPT = "********"
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def send_test_notification(portal) -> SelfTestResult:
     if not settings.secret_keys:
         raise NotConfiguredError("no secret key is set")
     vendor = sorted(settings.vendors)[0] if settings.vendors else ""
-    body = ins.encrypt(self_test_payload(vendor), settings.secret_keys[0])
+    body = encrypt(self_test_payload(vendor), settings.secret_keys[0])
     storage = get_storage(portal)
     before = newest(storage, 1)
     request = _post_request(portal, body)

@@ -19,8 +19,8 @@ from niteoweb.clickbank.errors import BodyTooLargeError
 from niteoweb.clickbank.errors import NotConfiguredError
 from niteoweb.clickbank.errors import POSTVerificationFailedError
 from niteoweb.clickbank.errors import error_body
-from niteoweb.clickbank.ins import MAX_BODY_SIZE
 from niteoweb.clickbank.ins import decode
+from niteoweb.clickbank.ins.crypto import MAX_BODY_SIZE
 from niteoweb.clickbank.settings import get_settings
 
 NOT_CONFIGURED = "The ClickBank add-on is not configured."

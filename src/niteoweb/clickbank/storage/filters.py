@@ -11,8 +11,8 @@ from datetime import date
 from datetime import datetime
 from datetime import timedelta
 
+from niteoweb.clickbank.ins.model import original_receipt
 from niteoweb.clickbank.members import normalize_email
-from niteoweb.clickbank.notification import original_receipt
 from niteoweb.clickbank.storage.log import OUTCOMES
 from niteoweb.clickbank.storage.log import first_record_id
 

@@ -1,7 +1,7 @@
 """The notification log: every authentic notification, once, with its outcome.
 
 The idempotency rule: the key of a notification (see
-:func:`niteoweb.clickbank.ins.idempotency_key`) is kept, as a 16-byte digest,
+:func:`idempotency_key`) is kept, as a 16-byte digest,
 in the ``seen`` mapping of its order; a notification whose key is there already
 is a repeat and must change nothing. Two concurrent copies of one notification
 both change that order, which ZODB refuses as a conflict: one of the two
@@ -14,10 +14,12 @@ about a quarter of the bytes of the pickled dict. The time of receipt is the
 record id: microseconds since the epoch × 1000 plus a random number below 1000.
 """
 
+import hashlib
 import json
 import random
 import time
 import zlib
+from datetime import UTC
 from datetime import datetime
 
 from persistent import Persistent
@@ -64,6 +66,24 @@ PAYLOAD_DICTIONARY = (
     b'"quantity":1,{"transactionTime":"T00:00:00-07:00","receipt":"",'
     b'"transactionType":"SALE","vendor":"","affiliate":"","role":"VENDOR",'
 )
+
+
+def idempotency_key(notification) -> str:
+    """Return a SHA-256 hex digest that is equal for retries of one notification.
+
+    Covers receipt, transaction type, transaction time (as UTC), role, vendor
+    (case-insensitive) and the item numbers (in any order); not the attempt count.
+    """
+    canonical = {
+        "receipt": notification.receipt,
+        "transactionType": notification.transaction_type,
+        "transactionTime": notification.transaction_time.astimezone(UTC).isoformat(),
+        "role": notification.role,
+        "vendor": notification.vendor.lower(),
+        "itemNumbers": sorted(notification.item_numbers),
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class NotificationRecord(Persistent):

@@ -1,23 +1,17 @@
 """A ClickBank notification: the typed, immutable model.
 
-:func:`niteoweb.clickbank.parsing.parse` builds it from decrypted JSON;
-:mod:`niteoweb.clickbank.ins` decrypts the POST body and re-exports all of this.
-Pure Python, no Plone.
+:func:`niteoweb.clickbank.ins.parse.parse` builds it from decrypted JSON.
 """
 
-from __future__ import annotations
-
 import re
-from dataclasses import MISSING
 from dataclasses import dataclass
 from dataclasses import field
-from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-# The receipt ClickBank's "Test" button sends on its settings page.
 TEST_RECEIPT = "********"
+"""The receipt of the notification ClickBank's "Test" button sends."""
 
 # Rebills carry the original receipt plus "-B" and a counter: ABCD1234-B002.
 _REBILL_RECEIPT = re.compile(r"(?P<original>.+)-B\d+")
@@ -29,43 +23,6 @@ def original_receipt(receipt: str) -> str:
     return match["original"] if match else receipt
 
 
-def _normalize_space(text: str) -> str:
-    """Return ``text`` with runs of whitespace collapsed to one space, stripped."""
-    return " ".join(text.split())
-
-
-def _quick_init(cls: type) -> type:
-    """Give frozen slots dataclass ``cls`` an equivalent, quicker ``__init__``.
-
-    The generated one sets each field through ``object.__setattr__`` (plain
-    assignment is refused by the frozen ``__setattr__``), which looks the slot
-    up by name each time. Calling each slot's own setter does the same in about
-    half the time, and parsing builds two of these records per line item. Only
-    for plain classes: every field a plain default (no factory), none keyword-
-    only, no __post_init__; parameters, order and defaults stay the same.
-    """
-    plain = all(
-        f.init and not f.kw_only and f.default is not MISSING for f in fields(cls)
-    )
-    if not plain or hasattr(cls, "__post_init__"):
-        raise TypeError(f"{cls.__name__}: needs the dataclass __init__")
-    namespace: dict[str, Any] = {"__name__": cls.__module__}
-    params, lines = [], []
-    for f in fields(cls):
-        namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
-        namespace[f"_default_{f.name}"] = f.default
-        params.append(f"{f.name}=_default_{f.name}")
-        lines.append(f"    _set_{f.name}(self, {f.name})\n")
-    source = f"def __init__(self, {', '.join(params)}):\n{''.join(lines)}"
-    exec(source, namespace)  # noqa: S102 - built from the field names only
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__annotations__ = cls.__init__.__annotations__
-    cls.__init__ = init
-    return cls
-
-
-@_quick_init
 @dataclass(frozen=True, slots=True)
 class Address:
     """A postal address; any part may be empty."""
@@ -93,8 +50,8 @@ class Contact:
     @property
     def display_name(self) -> str:
         """Return ``fullName``, else "first last", whitespace-normalized; or ""."""
-        return _normalize_space(self.full_name) or _normalize_space(
-            f"{self.first_name} {self.last_name}"
+        return " ".join(self.full_name.split()) or " ".join(
+            f"{self.first_name} {self.last_name}".split()
         )
 
 
@@ -107,7 +64,7 @@ class Customer:
 
     @property
     def email(self) -> str:
-        """Return the billing email, else the shipping email, lower-cased; or ""."""
+        """Return the billing, else the shipping email, stripped and lower-cased."""
         return (self.billing.email.strip() or self.shipping.email.strip()).lower()
 
     @property
@@ -116,7 +73,6 @@ class Customer:
         return self.billing.display_name or self.shipping.display_name
 
 
-@_quick_init
 @dataclass(frozen=True, slots=True)
 class PaymentPlan:
     """The rebill schedule of a recurring line item."""
@@ -129,7 +85,6 @@ class PaymentPlan:
     next_payment_date: datetime | None = None
 
 
-@_quick_init
 @dataclass(frozen=True, slots=True)
 class LineItem:
     """One product of an order: the original item, a cart item, a bump, etc."""

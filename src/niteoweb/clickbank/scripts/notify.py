@@ -1,44 +1,38 @@
 r"""``clickbank-notify``: send a notification encrypted the way ClickBank does.
 
 Builds a realistic INS v6 notification (or reads one from a JSON file), encrypts
-it with :func:`niteoweb.clickbank.ins.encrypt` and POSTs it to a ``@@clickbank``
-URL (with :func:`niteoweb.clickbank.httppost.post`), or prints the envelope when
-no URL is given. A development and test tool: it never talks to ClickBank.
-Example::
+it with :func:`niteoweb.clickbank.ins.crypto.encrypt` and POSTs it to a
+``@@clickbank`` URL, or prints the envelope when no URL is given. A development
+and test tool, without Plone: it never talks to ClickBank. Example::
 
     clickbank-notify --secret MYSECRETKEY --item 1 --item 2 \
         --url http://localhost:8080/Plone/@@clickbank
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 import os
-import secrets
 import string
 import sys
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Sequence
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from secrets import choice
 from typing import Any
 
 from niteoweb.clickbank.errors import POSTVerificationFailedError
-from niteoweb.clickbank.httppost import post
-from niteoweb.clickbank.ins import encrypt
-from niteoweb.clickbank.ins import parse_transaction_time
+from niteoweb.clickbank.ins.crypto import encrypt
+from niteoweb.clickbank.ins.parse import parse_transaction_time
 
 KEY_VARIABLE = "CLICKBANK_SECRET_KEY"
 """Environment variable read when ``--secret`` is not given."""
 
+_SCHEMES = ("http", "https")  # the only URLs post() ever opens
 _RECEIPT_ALPHABET = string.ascii_uppercase + string.digits
-
-
-def random_receipt() -> str:
-    """Return a random receipt like ClickBank's: 8 upper-case letters and digits."""
-    return "".join(secrets.choice(_RECEIPT_ALPHABET) for _ in range(8))
 
 
 def build_notification(
@@ -67,11 +61,10 @@ def build_notification(
     ``BUMP`` items, each costing ``amount``. ``recurring`` gives every item a monthly
     payment plan whose next payment is ``next_payment_date`` (default: 30 days
     after the transaction). Times are RFC 3339 strings; a string is sent as given,
-    so malformed values can be tested too. ``receipt`` defaults to a random one,
-    ``transaction_time`` to now (UTC).
+    so malformed values can be tested too. ``receipt`` defaults to 8 random
+    upper-case letters and digits, like ClickBank's; ``transaction_time`` to now.
     """
     when = transaction_time or datetime.now(UTC).replace(microsecond=0)
-    when_text = _time_text(when)
     if recurring and next_payment_date is None:
         next_payment_date = _start_of(when) + timedelta(days=30)
     line_items = []
@@ -84,7 +77,7 @@ def build_notification(
             "accountAmount": amount,
             "quantity": 1,
             "downloadUrl": f"https://{vendor}.example.com/download/{item_no}",
-            "lineItemType": "ORIGINAL" if index == 0 else "BUMP",
+            "lineItemType": "BUMP" if index else "ORIGINAL",
         }
         if recurring:
             line_item["paymentPlan"] = {
@@ -105,8 +98,8 @@ def build_notification(
         "email": email,
     }
     return {
-        "transactionTime": when_text,
-        "receipt": receipt or random_receipt(),
+        "transactionTime": _time_text(when),
+        "receipt": receipt or "".join(choice(_RECEIPT_ALPHABET) for _ in range(8)),
         "transactionType": transaction_type,
         "vendor": vendor,
         "affiliate": affiliate,
@@ -156,9 +149,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
-        payload = _payload(parser, args)
+        if not args.secret:
+            parser.error(f"a secret key is required: --secret or ${KEY_VARIABLE}")
+        if args.url and urllib.parse.urlsplit(args.url).scheme not in _SCHEMES:
+            parser.error("--url must be an http:// or https:// URL")
     except SystemExit as stop:  # argparse exits on --help and usage errors
         return stop.code if isinstance(stop.code, int) else 2
+    payload = args.json
+    if payload is None:
+        payload = build_notification(
+            transaction_type=args.transaction_type,
+            receipt=args.receipt,
+            vendor=args.vendor,
+            affiliate=args.affiliate,
+            role=args.role,
+            language=args.language,
+            email=args.email,
+            first_name=args.first_name,
+            last_name=args.last_name,
+            items=args.items or ("1",),
+            transaction_time=args.transaction_time,
+            recurring=args.recurring,
+            next_payment_date=args.next_payment_date,
+        )
     envelope = encrypt(payload, args.secret)
     if args.print_payload:
         print(json.dumps(payload, indent=2, ensure_ascii=False), file=sys.stderr)
@@ -174,6 +187,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     if text:
         print(text)
     return 0 if 200 <= status < 300 else 1
+
+
+def post(url: str, body: bytes, timeout: float = 10.0) -> tuple[int, str]:
+    """POST ``body`` as JSON to ``url``; return the HTTP status and response text.
+
+    Redirects are not followed: only a 2xx answer counts as delivered for
+    ClickBank, so a redirect (e.g. to a login form) shows up as its 3xx.
+
+    :raises ValueError: for a URL that is not http(s).
+    :raises OSError: when nothing answers.
+    """
+    if urllib.parse.urlsplit(url).scheme not in _SCHEMES:
+        raise ValueError(f"Not an http(s) URL: {url!r}")
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode("utf-8", "replace")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Turn every redirect into an HTTPError carrying the 3xx status."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        """Refuse to follow the redirect."""
+        return None
 
 
 def _time_text(value: datetime | str) -> str:
@@ -217,60 +261,36 @@ def _parser() -> argparse.ArgumentParser:
     add("--role", default="VENDOR", type=str.upper, help="VENDOR, AFFILIATE, ...")
     add("--language", default="EN", type=str.upper, help="order language")
     add("--affiliate", default="", help="affiliate nickname")
-    add("--time", dest="transaction_time", metavar="TIME", help="RFC 3339 (now)")
+    add("--time", dest="transaction_time", type=_zoned_time, metavar="TIME")
     add("--recurring", action="store_true", help="make the items subscriptions")
     add("--next-payment-date", metavar="TIME", help="with --recurring (30 days on)")
-    add("--json", metavar="FILE", help="send this plaintext ('-': stdin) instead")
+    add("--json", type=_json_object, metavar="FILE", help="send this ('-': stdin)")
     add("--print-payload", action="store_true", help="print the plaintext to stderr")
     add("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
     return parser
 
 
-def _payload(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
-    """Return the plaintext notification the arguments ask for; exit on misuse."""
-    if not args.secret:
-        parser.error(f"a secret key is required: --secret or ${KEY_VARIABLE}")
-    if args.url and urllib.parse.urlsplit(args.url).scheme not in ("http", "https"):
-        parser.error("--url must be an http:// or https:// URL")
-    if args.json:
-        return _read_json(parser, args.json)
-    if args.transaction_time is not None:
-        try:
-            parse_transaction_time(args.transaction_time)
-        except POSTVerificationFailedError:
-            parser.error(
-                f"--time needs RFC 3339 with a zone: {args.transaction_time!r}"
-            )
-    return build_notification(
-        transaction_type=args.transaction_type,
-        receipt=args.receipt,
-        vendor=args.vendor,
-        affiliate=args.affiliate,
-        role=args.role,
-        language=args.language,
-        email=args.email,
-        first_name=args.first_name,
-        last_name=args.last_name,
-        items=args.items or ("1",),
-        transaction_time=args.transaction_time,
-        recurring=args.recurring,
-        next_payment_date=args.next_payment_date,
-    )
+def _zoned_time(text: str) -> str:
+    """Return ``text`` if it is a time with a zone: the type of ``--time``."""
+    try:
+        parse_transaction_time(text)
+    except POSTVerificationFailedError:
+        raise argparse.ArgumentTypeError("needs a time zone, e.g. +00:00") from None
+    return text
 
 
-def _read_json(parser: argparse.ArgumentParser, name: str) -> dict:
-    """Return the JSON object in file ``name`` ('-' is stdin); exit on misuse."""
+def _json_object(name: str) -> dict[str, Any]:
+    """Return the JSON object in file ``name`` ('-': stdin): the type of ``--json``."""
     try:
         if name == "-":
-            text = sys.stdin.read()
+            payload = json.load(sys.stdin)
         else:
             with open(name, encoding="utf-8") as stream:
-                text = stream.read()
-        payload = json.loads(text)
+                payload = json.load(stream)
     except (OSError, ValueError) as error:
-        parser.error(f"--json {name}: {error}")
+        raise argparse.ArgumentTypeError(str(error)) from None
     if not isinstance(payload, dict):
-        parser.error(f"--json {name}: not a JSON object")
+        raise argparse.ArgumentTypeError("not a JSON object")
     return payload
 
 

@@ -1,4 +1,4 @@
-"""The ``clickbank-notify`` simulator (no Plone needed)."""
+"""The ``clickbank-notify`` console script and its pieces (no Plone needed)."""
 
 import io
 import json
@@ -14,9 +14,11 @@ from http.server import HTTPServer
 import pytest
 
 from niteoweb.clickbank import ins
-from niteoweb.clickbank.simulator import build_notification
-from niteoweb.clickbank.simulator import main
-from niteoweb.clickbank.simulator import post
+from niteoweb.clickbank.ins.crypto import decrypt
+from niteoweb.clickbank.ins.parse import parse
+from niteoweb.clickbank.scripts.notify import build_notification
+from niteoweb.clickbank.scripts.notify import main
+from niteoweb.clickbank.scripts.notify import post
 
 SECRET = "MYSECRETKEY123"
 
@@ -115,7 +117,7 @@ def no_secret_in_environment(monkeypatch):
 
 def printed_envelope(capsys) -> dict:
     """Return the notification in the envelope ``main`` printed."""
-    return ins.decrypt(capsys.readouterr().out.strip().encode(), SECRET)
+    return decrypt(capsys.readouterr().out.strip().encode(), SECRET)
 
 
 def test_build_notification_has_every_v6_field():
@@ -137,7 +139,7 @@ def test_build_notification_first_item_is_original_further_ones_are_bumps():
     assert [item["lineItemType"] for item in items] == ["ORIGINAL", "BUMP", "BUMP"]
     assert all(set(item) == LINE_ITEM_FIELDS for item in items)
     assert payload["totalOrderAmount"] == 8.97
-    notification = ins.parse(payload)
+    notification = parse(payload)
     assert notification.total_account_amount == Decimal("8.97")
     assert notification.line_items[1].account_amount == Decimal("2.99")
 
@@ -149,7 +151,7 @@ def test_build_notification_customer_has_shipping_and_billing():
         contact = payload["customer"][role]
         assert set(contact) == CONTACT_FIELDS
         assert contact["email"] == "jose@example.com"
-    customer = ins.parse(payload).customer
+    customer = parse(payload).customer
     assert customer.full_name == "José GUY"
     assert customer.email == "jose@example.com"
 
@@ -159,7 +161,7 @@ def test_build_notification_defaults_to_now_and_a_random_receipt():
     before = datetime.now(UTC).replace(microsecond=0)
     first = build_notification()
     second = build_notification()
-    assert before <= ins.parse(first).transaction_time <= datetime.now(UTC)
+    assert before <= parse(first).transaction_time <= datetime.now(UTC)
     assert len(first["receipt"]) == 8
     assert first["receipt"].isalnum()
     assert first["receipt"] == first["receipt"].upper()
@@ -171,7 +173,7 @@ def test_build_notification_recurring_items_get_a_payment_plan():
     payload = build_notification(
         recurring=True, transaction_time="2016-06-05T13:47:51-06:00"
     )
-    plan = ins.parse(payload).line_items[0].payment_plan
+    plan = parse(payload).line_items[0].payment_plan
     assert payload["lineItems"][0]["recurring"] is True
     assert plan.rebill_frequency == "MONTHLY"
     assert plan.next_payment_date == datetime(2016, 7, 5, 19, 47, 51, tzinfo=UTC)
@@ -188,6 +190,18 @@ def test_build_notification_sends_times_as_given():
     assert payload["lineItems"][0]["paymentPlan"]["nextPaymentDate"] == "2022-09-10"
 
 
+def test_build_notification_returns_a_fresh_payload_every_time():
+    """Changing one built payload, however deep, changes no later one."""
+    first = build_notification(recurring=True)
+    first["customer"]["shipping"]["address"]["city"] = None
+    first["customer"]["billing"]["address"]["state"] = None
+    first["lineItems"][0]["paymentPlan"]["rebillStatus"] = None
+    second = build_notification(recurring=True)
+    assert second["customer"]["shipping"]["address"]["city"] == "LAS VEGAS"
+    assert second["customer"]["billing"]["address"]["state"] == "NV"
+    assert second["lineItems"][0]["paymentPlan"]["rebillStatus"] == "ACTIVE"
+
+
 def test_build_notification_marks_test_types_as_test_payments():
     """Test transactions are paid with the TEST payment method."""
     assert build_notification(transaction_type="TEST_SALE")["paymentMethod"] == "TEST"
@@ -199,7 +213,7 @@ def test_main_without_url_prints_a_decryptable_envelope(capsys):
     argv = ["--secret", SECRET, "--type", "bill", "--item", "7", "--item", "8"]
     argv += ["--receipt", "ABCD1234-B002", "--email", "buyer@example.org"]
     assert main(argv) == 0
-    notification = ins.parse(printed_envelope(capsys))
+    notification = parse(printed_envelope(capsys))
     assert notification.transaction_type == "BILL"
     assert notification.receipt == "ABCD1234-B002"
     assert notification.item_numbers == ("7", "8")
@@ -213,7 +227,7 @@ def test_main_passes_every_option_into_the_payload(capsys):
     argv += ["--affiliate", "aff1", "--time", "2016-06-05T13:47:51-06:00"]
     argv += ["--recurring", "--next-payment-date", "2016-07-05"]
     assert main(argv) == 0
-    notification = ins.parse(printed_envelope(capsys))
+    notification = parse(printed_envelope(capsys))
     assert notification.customer.full_name == "José Müller"
     assert (notification.vendor, notification.role) == ("acme", "AFFILIATE")
     assert (notification.order_language, notification.affiliate) == ("DE", "aff1")
@@ -234,7 +248,7 @@ def test_main_print_payload_shows_the_plaintext_on_stderr(capsys):
     assert main(["--secret", SECRET, "--receipt", "CWOGBZLN", "--print-payload"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(err)["receipt"] == "CWOGBZLN"
-    assert ins.decrypt(out.strip().encode(), SECRET)["receipt"] == "CWOGBZLN"
+    assert decrypt(out.strip().encode(), SECRET)["receipt"] == "CWOGBZLN"
 
 
 def test_main_json_file_is_sent_verbatim(capsys, tmp_path):

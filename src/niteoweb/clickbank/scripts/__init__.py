@@ -1,0 +1,1 @@
+"""The console scripts ``clickbank-expire`` and ``clickbank-notify``."""
