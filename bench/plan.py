@@ -11,7 +11,7 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
-from niteoweb.clickbank.ins import encrypt
+from niteoweb.clickbank.ins.crypto import encrypt
 
 SITES = ("small", "large")
 SECRET_KEY = "BENCHSECRETKEY42"  # noqa: S105 - a throw-away instance's key
