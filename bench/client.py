@@ -166,13 +166,13 @@ def interleaved(
 
     Taking turns spreads the drift of a shared machine evenly over all series.
     A request pays for what the one before it left behind (a welcome mail the
-    outbox thread is still sending, a large commit). In a block, that is the
+    queue thread is still sending, a large commit). In a block, that is the
     series' own request: a SALE pays for the mail of the SALE before it, as
     SALEs one after the other do. Only the first request of a block pays for
     another series' leftovers, so the order of the blocks is shuffled anew in
     every round: in a fixed order one series would always follow the same
     neighbour. With ``pid`` (Zope's), each request also gets its share of
-    the CPU time Zope used during its block, all threads counted: the outbox
+    the CPU time Zope used during its block, all threads counted: the mail queue
     thread sending a SALE's mail during the next SALE is charged to SALE, as
     the wall time is. Returns ``{name: [Sample, …]}``.
     """

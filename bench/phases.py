@@ -4,7 +4,7 @@ The instance serves two sites, ``small`` and ``large``. Every phase posts real
 HTTP requests; the series of a phase (handler and baseline, on both sites) take
 turns in short blocks, so every ratio is measured under the same load, and
 each series pays for the work its own requests leave behind (the welcome mail
-a SALE hands to the outbox thread is sent while the next SALE runs).
+a SALE queues is sent by the MailHost's queue thread while the next SALE runs).
 """
 
 import random
@@ -149,8 +149,8 @@ def mail_off(instance, pool: Buyers, base, count: int, block: int = 1,
              mode: str = "mail-off") -> dict:  # fmt: skip
     """SALE vs baseline on one site, with the welcome mail switched off.
 
-    ``mode="mail-no-smtp"``: the mail is made, stored, handed to the outbox and
-    through MailHost as always, but the SMTP conversation is skipped.
+    ``mode="mail-no-smtp"``: the mail is made and queued by the MailHost as
+    always, but not delivered (its queue thread is stopped meanwhile).
     """
     site = pool.site
     name, letters = MAIL_MODES[mode]

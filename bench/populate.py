@@ -22,9 +22,9 @@ from plone import api
 from Testing.makerequest import makerequest
 from zope.component.hooks import setSite
 
-from niteoweb.clickbank import mail
 from niteoweb.clickbank import processing
 from niteoweb.clickbank.ins import parse
+from niteoweb.clickbank.mail import send
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.simulator import build_notification
 from niteoweb.clickbank.storage import get_storage
@@ -40,7 +40,7 @@ def main(app) -> None:
     app = makerequest(app)
     site = app[site_id]
     setSite(site)
-    mail.send_welcome = lambda member, language="EN": True  # no mail, no reset link
+    send.welcome = lambda member, language=None: True  # no mail, no reset link
     settings = get_settings()
     sold = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     users = api.portal.get_tool("acl_users").source_users

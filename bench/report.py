@@ -63,7 +63,7 @@ def derive(results: dict) -> dict:
             - s[f"baseline-sale@{site}"]["bytes_mean"],
             "bill_extra_bytes": s[f"bill@{site}"]["bytes_mean"]
             - s[f"baseline-bill@{site}"]["bytes_mean"],
-            # All Zope threads, the outbox's included (see client.interleaved).
+            # All Zope threads, the mail queue's included (see client.interleaved).
             "sale_extra_cpu_ms": extra_cpu(f"sale@{site}", f"baseline-sale@{site}"),
             "bill_extra_cpu_ms": extra_cpu(f"bill@{site}", f"baseline-bill@{site}"),
         }

@@ -20,10 +20,9 @@ from Products.Five.browser import BrowserView
 from zope.interface import alsoProvides
 
 from clickbank_bench import gcpauses
-from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
-from niteoweb.clickbank import smtpconnection
 from niteoweb.clickbank.browser.webhook import ClickBankView
+from niteoweb.clickbank.mail import send
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage import get_storage
 
@@ -126,7 +125,7 @@ def _rss_kib() -> int:
     return -1
 
 
-_original_send_welcome = mail.send_welcome
+_original_welcome = send.welcome
 #: Requests Zope retried after a ConflictError (or another transient error).
 retries = {"count": 0}
 #: The same by error and class of the object in conflict.
@@ -232,18 +231,20 @@ class ControlView(BrowserView):
         }
 
     def mail_off(self, data):
-        mail.send_welcome = lambda member, language="EN": True
+        send.welcome = lambda member, language=None: True
         return {"mail": "off"}
 
     def mail_no_smtp(self, data):
-        """Everything of the welcome mail but the SMTP conversation."""
-        mail.send_welcome = _original_send_welcome
-        smtpconnection.KEPT.send = lambda mailer, fromaddr, toaddrs, message: None
+        """Everything of the welcome mail but its delivery: it stays queued."""
+        send.welcome = _original_welcome
+        os.environ["MAILHOST_QUEUE_ONLY"] = "1"  # the MailHost starts no thread
+        api.portal.get_tool("MailHost").manage_restartQueueThread("stop")
         return {"mail": "no-smtp"}
 
     def mail_on(self, data):
-        smtpconnection.KEPT.__dict__.pop("send", None)
-        mail.send_welcome = _original_send_welcome
+        os.environ.pop("MAILHOST_QUEUE_ONLY", None)
+        send.welcome = _original_welcome
+        api.portal.get_tool("MailHost").manage_restartQueueThread("start")
         return {"mail": "on"}
 
     def profile_report(self, data):

@@ -19,7 +19,7 @@ from niteoweb.clickbank.errors import MemberCreationFailedError  # noqa: F401
 from niteoweb.clickbank.errors import MemberUpdateFailedError  # noqa: F401
 from niteoweb.clickbank.errors import NotConfiguredError  # noqa: F401
 from niteoweb.clickbank.errors import POSTVerificationFailedError  # noqa: F401
-from niteoweb.clickbank.mailsettings import IClickBankMailSettings
+from niteoweb.clickbank.mail.texts import IClickBankMailSettings
 from niteoweb.clickbank.products import parse_product_lines
 
 #: Prefix of every registry record of this add-on.

@@ -16,7 +16,6 @@ from zope.event import notify
 from niteoweb.clickbank import entitlements
 from niteoweb.clickbank import ledger
 from niteoweb.clickbank import logger
-from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank.errors import MemberCreationFailedError
 from niteoweb.clickbank.errors import POSTVerificationFailedError
@@ -31,6 +30,7 @@ from niteoweb.clickbank.interfaces import NotificationReceivedEvent
 from niteoweb.clickbank.lifecycle import PAYMENTS
 from niteoweb.clickbank.lifecycle import Action
 from niteoweb.clickbank.lifecycle import action_for
+from niteoweb.clickbank.mail import send
 from niteoweb.clickbank.settings import Settings
 from niteoweb.clickbank.storage import buyer_orders
 from niteoweb.clickbank.storage import get_order
@@ -187,7 +187,7 @@ def _apply(storage, notification, settings, action, email, now, new_buyer=False)
     if role in removed:
         notify(MemberDisabledEvent(member, notification, first))
     if created and access:
-        mail.send_welcome(member, notification.order_language)
+        send.welcome(member, notification.order_language)
 
     if created:
         outcome = "created"

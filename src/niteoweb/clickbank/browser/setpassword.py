@@ -1,7 +1,7 @@
 """``@@clickbank-set-password``: where the welcome mail's link leads.
 
 Public: the signed token is the credential (see
-:mod:`niteoweb.clickbank.passwordlinks`). A valid token sends the buyer on to
+:mod:`niteoweb.clickbank.mail.links`). A valid token sends the buyer on to
 Plone's own password form; an expired, tampered or unknown one, one already
 used (a password was chosen or the member logged in since it was made), or one
 for a deleted member, to "Forgot your password?", with a warning that names no
@@ -14,7 +14,7 @@ from Products.statusmessages.interfaces import IStatusMessage
 from zope.interface import alsoProvides
 
 from niteoweb.clickbank import _
-from niteoweb.clickbank import passwordlinks
+from niteoweb.clickbank.mail import links
 
 
 class SetPasswordView(BrowserView):
@@ -27,7 +27,7 @@ class SetPasswordView(BrowserView):
         response.setHeader("Cache-Control", "no-store")
         response.setHeader("Referrer-Policy", "no-referrer")
         # Whatever the query string holds (a list for a repeated ``token``, say).
-        url = passwordlinks.reset_url(self.request.form.get("token"))
+        url = links.reset_url(self.request.form.get("token"))
         if url is None:
             IStatusMessage(self.request).addStatusMessage(
                 _(

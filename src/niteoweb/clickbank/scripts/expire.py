@@ -118,13 +118,10 @@ def sweep_site(app, site_id: str = "Plone", dry_run: bool = False, now=None):
 def summary(report: sweep.SweepReport) -> str:
     """One line for the cron mail: what was due, revoked and blanked."""
     prefix = "dry run: " if report.dry_run else ""
-    mails = ""
-    if report.left_mails:
-        mails = f", {report.left_mails} waiting mail(s) handed to the outbox"
     return (
         f"{prefix}{len(report.due)} entitlement(s) due, "
         f"{report.revoked} member(s) lost access, "
-        f"{report.blanked} log record(s) blanked{mails}"
+        f"{report.blanked} log record(s) blanked"
     )
 
 

@@ -1,17 +1,25 @@
-"""Settings of the buyer mails: subject and body per order language.
+"""The welcome mail's text per order language, and the settings that change it.
 
-Each text is a :class:`string.Template`: ``${name}`` (or ``$name``) is replaced,
-``$$`` is a literal dollar sign. An empty field means the built-in text of
-``emails/welcome-<language>.txt``.
+The built-in texts are ``emails/welcome-<language>.txt`` beside this module: a
+``Subject: …`` line, an empty line, the body. An admin may replace subject and
+body per language in Site Setup → ClickBank → Welcome mails: the fields of
+:class:`IClickBankMailSettings`, part of the add-on's settings schema. Each text
+is a :class:`string.Template`: ``${name}`` (or ``$name``) is replaced, ``$$`` is
+a literal dollar sign. Orders in a language without a mail get the English one.
+
+No Plone here: the caller reads the admin's texts from the registry.
 """
 
+import functools
 import re
+from pathlib import Path
 from string import Template
 
 from plone.supermodel import model
 from zope import schema
 
 from niteoweb.clickbank import _
+from niteoweb.clickbank import logger
 from niteoweb.clickbank.products import SettingsInvalid
 
 #: ClickBank order languages with a built-in welcome mail, by their own names.
@@ -23,6 +31,8 @@ LANGUAGES = {
     "IT": "Italiano",
     "PT": "Português",
 }
+DEFAULT_LANGUAGE = "EN"
+TEMPLATES = Path(__file__).parent / "emails"
 
 #: Placeholders a welcome mail may use.
 PLACEHOLDERS = ("fullname", "login", "set_password_url", "site_title", "expires_hours")
@@ -96,6 +106,61 @@ def valid_body(text: str) -> bool:
     return check_template(text, required=REQUIRED_IN_BODY)
 
 
+def mail_language(language: str | None) -> str:
+    """The order language (``de`` → ``DE``) if it has a mail, else ``EN``."""
+    code = (language or "").strip().upper()
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def field_names(language: str) -> tuple[str, str]:
+    """Names of the ``(subject, body)`` fields of an order language, e.g. ``DE``."""
+    code = mail_language(language).lower()
+    return f"welcome_subject_{code}", f"welcome_body_{code}"
+
+
+def builtin(language: str | None) -> tuple[str, str]:
+    """The built-in ``(subject, body)`` templates of an order language."""
+    return _read_builtin(mail_language(language))
+
+
+@functools.cache
+def _read_builtin(language: str) -> tuple[str, str]:
+    """Read ``emails/welcome-<language>.txt`` once per process."""
+    path = TEMPLATES / f"welcome-{language.lower()}.txt"
+    head, _, body = path.read_text(encoding="utf-8").partition("\n\n")
+    return head.removeprefix("Subject:").strip(), body
+
+
+def welcome(language: str | None, admin_texts: dict, values: dict) -> tuple[str, str]:
+    """The welcome mail's ``(subject, body)``, its placeholders filled in.
+
+    ``admin_texts``: the admin's texts by field name (:func:`field_names`); an
+    empty or unusable one means the built-in text. ``values``: a value for each
+    of :data:`PLACEHOLDERS`.
+    """
+    subject_field, body_field = field_names(language)
+    subject, body = builtin(language)
+    subject = _usable(admin_texts, subject_field) or subject
+    body = _usable(admin_texts, body_field, REQUIRED_IN_BODY) or body
+    subject = Template(subject).safe_substitute(values)
+    # One line whatever the values hold: no header injection through a name.
+    return " ".join(subject.split()), Template(body).safe_substitute(values)
+
+
+def _usable(admin_texts: dict, field: str, required: str | None = None) -> str | None:
+    """The admin's text of ``field``; None if it is empty or broken."""
+    text = admin_texts.get(field)
+    if not text or not text.strip():
+        return None
+    try:
+        check_template(text, required)
+    except PlaceholderError as error:
+        # Set around the form (records keep no constraint): never send it broken.
+        logger.warning("%s ignored, the built-in text is used: %s", field, error)
+        return None
+    return text.replace("\r\n", "\n")  # browsers send textareas with CRLF
+
+
 def _subject(language: str) -> schema.TextLine:
     return schema.TextLine(
         title=_(
@@ -126,12 +191,6 @@ def _body(language: str) -> schema.Text:
         constraint=valid_body,
         required=False,
     )
-
-
-def field_names(language: str) -> tuple[str, str]:
-    """Names of the ``(subject, body)`` fields of an order language, e.g. ``DE``."""
-    code = language.lower()
-    return f"welcome_subject_{code}", f"welcome_body_{code}"
 
 
 class IClickBankMailSettings(model.Schema):
