@@ -180,9 +180,7 @@ class TestRefusedForGood:
         (line,) = lines()
         assert line.levelno == logging.ERROR
         message = line.getMessage()
-        assert message.startswith(
-            "The SMTP server refused a queued mail for good (554)"
-        )
+        assert message.startswith("The SMTP server refused a queued mail for good;")
         assert ".rejected-" in message
         assert "@" not in message
         assert list(processor.maildir) == []
@@ -194,7 +192,6 @@ class TestRefusedForGood:
         queue_mail(processor)
         poll(processor, 3)
         (line,) = lines()
-        assert line.getMessage().startswith(
-            "The SMTP server refused the recipient of a queued mail"
-        )
+        assert line.getMessage().startswith("The SMTP server refused a queued mail")
         assert "@" not in line.getMessage()
+        assert list(processor.maildir) == []

@@ -1,11 +1,8 @@
 """``@@clickbank-set-password``: where the welcome mail's link leads.
 
-Public: the signed token is the credential (see
-:mod:`niteoweb.clickbank.mail.links`). A valid token sends the buyer on to
-Plone's own password form; an expired, tampered or unknown one, one already
-used (a password was chosen or the member logged in since it was made), or one
-for a deleted member, to "Forgot your password?", with a warning that names no
-account.
+Public: the token is the credential (:mod:`niteoweb.clickbank.mail.links`). A
+valid one leads on to Plone's password form; any other to "Forgot your
+password?", with a warning that names no account.
 """
 
 from plone.protect.interfaces import IDisableCSRFProtection

@@ -1,11 +1,8 @@
-"""``@@clickbank-welcome-again``: send a buyer's welcome mail once more.
+"""``@@clickbank-welcome-again``: the buyer page's "Send the welcome mail again".
 
-For site managers, from the buyer page (``@@clickbank-member``): a POST with
-plone.protect's token, ``member`` (the member's id) and ``language`` (a
-ClickBank order language, e.g. ``DE``). The mail carries a new set-password
-link; the first mail's link keeps working until the buyer chooses a password
-or logs in. For a buyer whose mail was lost (with the MailHost's queue off, a
-mail server that was down), or who deleted it.
+For site managers: a POST with plone.protect's token, ``member`` (a member id)
+and ``language`` (an order language, e.g. ``DE``). The new mail has a new link;
+the first mail's link works until the buyer chooses a password or logs in.
 """
 
 from urllib.parse import urlencode

@@ -1,32 +1,19 @@
 """The set-password link of the welcome mail: signed, single-use, nothing stored.
 
-A sale writes as little as possible, so making a link writes nothing: neither
-Plone's password-reset tool (one site-wide object, on which concurrent sales
-would conflict) nor the add-on's storage. The link carries all it needs::
+Making a link writes nothing (a site-wide object written by every sale would
+make concurrent sales conflict). The link carries what it needs::
 
     @@clickbank-set-password?token=<sealed user id>.<expiry>.<state>.<signature>
 
-- The user id (the buyer's email, on a site with email login) is sealed:
-  AES-256-CTR under a random 12-byte nonce, so that access logs, proxies and
-  browser histories do not learn the buyer's address.
-- The expiry is in epoch seconds; the lifetime is Plone's password-reset expiry.
-- The state is a digest of what Plone changes when the member chooses a
-  password or logs in: the password hash and ``login_time``. A link whose state
-  is no longer the member's has been used.
-- The signature is an HMAC-SHA256 over the other three, exactly as written.
-
-Every key is derived from the current secret of the ``_system`` ring of Plone's
-keyring under a purpose string of its own, so a signature made here is worth
-nothing to any other use of that secret. A link is checked against every secret
-of the ring: links already mailed survive a rotation (plone.protect rotates at
-most weekly and keeps five secrets, well beyond the default one-week lifetime
-of a link); clearing the ring voids every link.
-
-Opening the link (``@@clickbank-set-password``) changes neither password nor
-login time, so a mail scanner opening it first does not spoil it for the buyer.
-It asks Plone for a reset request (reusing one still valid for a while) and
-sends the buyer on to Plone's own password form; choosing a password there, or
-logging in, ends the link.
+The user id (the buyer's email) is encrypted, AES-256-CTR under a random nonce,
+so that access logs do not learn the address; the state is a digest of the
+member's password hash and ``login_time``, which choosing a password or logging
+in changes: then the link is used. The signature, HMAC-SHA256, covers the
+rest as written. Every key is derived from a secret of the ``_system`` ring of
+Plone's keyring under a purpose of its own; a link is checked against every
+secret of the ring, so it survives rotations (weekly at most, five kept) and
+dies when the ring is cleared. Opening the link writes no password or login:
+a mail scanner opening it first does not spoil it for the buyer.
 """
 
 import base64
@@ -118,10 +105,6 @@ def _b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _cipher(secret: str | bytes, nonce: bytes):
     """AES-256-CTR under a key of its own, derived from the ring's ``secret``."""
     return AES.new(_mac(secret, b"user id"), AES.MODE_CTR, nonce=nonce)
@@ -134,7 +117,7 @@ def _seal(secret: str | bytes, userid: str) -> str:
 
 
 def _unseal(secret: str | bytes, sealed: str) -> str | None:
-    data = _b64decode(sealed)
+    data = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
     if len(data) <= NONCE_BYTES:
         return None
     nonce, ciphertext = data[:NONCE_BYTES], data[NONCE_BYTES:]
@@ -175,33 +158,12 @@ def _verified_userid(
 
 
 def _reusable_request(tool, userid: str) -> str | None:
-    """A reset request of ``userid`` Plone accepts for a while yet, if any.
+    """A reset request of ``userid`` Plone accepts for an hour yet, if any.
 
-    Reusing it spares a write of the site-wide tool on a repeated visit and
-    leads a second visit to the same form. Plone's ``requestReset`` reads every
-    request anyway (to clear old ones), so this scan costs no more.
+    A second visit then leads to the same form and writes nothing.
     """
-    requests = getattr(tool, "_requests", None)
-    if requests is None:
-        return None
     soon = datetime.now(UTC).replace(tzinfo=None) + REUSE_MARGIN
-    best = None
-    for randomstring, record in requests.items():
-        try:
-            owner, expiry = record
-            if owner != userid or expiry <= soon:
-                continue
-        except (TypeError, ValueError):  # not the record layout we know
-            continue
-        if (best is None or expiry > best[1]) and _usable(tool, randomstring):
-            best = (randomstring, expiry)
-    return best[0] if best else None
-
-
-def _usable(tool, randomstring: str) -> bool:
-    """Whether Plone still accepts the reset request ``randomstring``."""
-    try:
-        tool.verifyKey(randomstring)
-    except Exception:  # noqa: BLE001 - Invalid/ExpiredRequestError, no such user
-        return False
-    return True
+    for randomstring, (owner, expiry) in getattr(tool, "_requests", {}).items():
+        if owner == userid and expiry > soon:
+            return randomstring
+    return None

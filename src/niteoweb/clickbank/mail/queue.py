@@ -1,24 +1,18 @@
-"""The MailHost's mail queue: delivered from the start, retried, logged quietly.
+"""The MailHost's queue: delivered from Zope's start, retried, logged quietly.
 
-Products.MailHost starts zope.sendmail's queue processor thread with the first
-mail a process queues, so mails a stopped or killed Zope left in the queue
-would wait for the next sale. :func:`start_delivery` starts it when Zope
-starts, for each Plone site whose MailHost has its queue on; not when
-``MAILHOST_QUEUE_ONLY`` is set (then ``zope-sendmail`` delivers the queue).
-
-The thread looks at the queue every three seconds. A mail it failed to send
-keeps its ``.sending-`` lock until the lock is ``MAX_SEND_TIME`` old, three
-hours in zope.sendmail: a welcome mail would wait that long after the SMTP
-server is back. Here it is :data:`RETRY_SECONDS`.
-
-The thread logs each mail it sends with its addresses, at INFO, and each failed
-attempt with a traceback. :class:`QueueLog` rewrites the lines of its logger:
-no addresses, and failed attempts reported at most once a minute, counted.
+Products.MailHost starts zope.sendmail's queue thread with the first mail a
+process queues: mails a stopped or killed Zope left in the queue would wait for
+the next sale. :func:`start_delivery` starts it with Zope, for each Plone site
+whose MailHost has its queue on (not with ``MAILHOST_QUEUE_ONLY`` set: then
+``zope-sendmail`` delivers). A mail whose sending failed keeps its lock for
+``MAX_SEND_TIME``, three hours in zope.sendmail; here :data:`RETRY_SECONDS`.
+The thread logs each mail sent with its addresses, and each failed attempt
+with a traceback; :class:`QueueLog` takes the addresses out and reports
+failures at most once a minute.
 """
 
 import logging
 import os
-import re
 import time
 
 import transaction
@@ -32,7 +26,7 @@ from zope.component.hooks import setSite
 RETRY_SECONDS = 120
 zope.sendmail.queue.MAX_SEND_TIME = RETRY_SECONDS
 
-#: The logger of zope.sendmail's queue processor, and its messages.
+#: The logger of zope.sendmail's queue thread, and its messages.
 LOGGER = "QueueProcessorThread"
 SENT = "Mail from %s to %s sent."
 FAILED = "Error while sending mail from %s to %s (%s)."
@@ -41,15 +35,14 @@ REFUSED = "Email recipients refused for %s: %s"
 
 
 class QueueLog(logging.Filter):
-    """The queue processor's log lines without addresses, failures once a minute."""
+    """The queue thread's log lines without addresses, failures once a minute."""
 
     def __init__(self, seconds: float = 60, clock=time.monotonic):
         super().__init__()
-        self.seconds = seconds
-        self.clock = clock
+        self.seconds, self.clock = seconds, clock
         self.reported = None  # the clock when a failure was last logged
         self.failed = 0  # attempts failed since then
-        self.set_aside = False  # the mail just refused is not "sent" as it says next
+        self.set_aside = False  # zope.sendmail says "sent" of a refused mail too
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite ``record``; False for a failure reported less than a minute ago."""
@@ -61,23 +54,14 @@ class QueueLog(logging.Filter):
                 return False
             self.reported = None  # delivering again: the next failure is news
             _rewrite(record, "A queued mail was sent.")
-        elif record.msg == DISCARDED:
+        elif record.msg in (DISCARDED, REFUSED):
             self.set_aside = True
-            code = re.match(r"\((\d+)", record.args[3])
+            path = record.args[2] if record.msg == DISCARDED else record.args[0]
             _rewrite(
                 record,
-                "The SMTP server refused a queued mail for good (%s); it is kept "
-                "in the queue as %s.",
-                code.group(1) if code else "?",
-                ".rejected-" + os.path.basename(record.args[2]),
-            )
-        elif record.msg == REFUSED:
-            self.set_aside = True
-            _rewrite(
-                record,
-                "The SMTP server refused the recipient of a queued mail; it is kept "
-                "in the queue as %s.",
-                ".rejected-" + os.path.basename(record.args[0]),
+                "The SMTP server refused a queued mail for good; it is kept in the "
+                "queue as %s.",
+                ".rejected-" + os.path.basename(path),
             )
         return True
 
@@ -104,7 +88,7 @@ def _rewrite(record: logging.LogRecord, message: str, *args) -> None:
     record.msg, record.args = message, args
 
 
-#: The filter on the queue processor's logger, in every process with the add-on.
+#: The filter of the queue thread's logger, in every process with the add-on.
 QUEUE_LOG = QueueLog()
 logging.getLogger(LOGGER).addFilter(QUEUE_LOG)
 

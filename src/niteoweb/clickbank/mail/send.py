@@ -1,20 +1,12 @@
 """The welcome mail: made here, delivered by the site's MailHost.
 
-With the MailHost's queue on (``smtp_queue``, the way a production site should
-run), the mail is handed over inside the transaction (``immediate=False``):
-zope.sendmail writes it to the queue directory when the transaction commits
-and writes nothing when it aborts; its queue processor delivers it and tries
-again while the SMTP server is down (see :mod:`niteoweb.clickbank.mail.queue`).
-No SMTP conversation while ClickBank waits.
-
-With the queue off, the mail is sent once the transaction has committed (an
-after-commit hook), during the request. A failure is logged and the mail is
-lost: the buyer still has "Forgot your password?", and a site manager can send
-it again from the buyer page (``@@clickbank-welcome-again``).
-
-Either way the sale never depends on the mail, the password is never mailed
-(the link leads to Plone's own password form), and the log never shows the
-buyer's address.
+With the MailHost's queue on, the mail is handed over inside the transaction
+(``immediate=False``): zope.sendmail writes it to the queue at commit, nothing
+on abort, and its queue thread delivers it (:mod:`.queue`). With the queue off,
+it is sent after the commit, and a failure is logged: the buyer still has
+"Forgot your password?", and a site manager can send it again from the buyer
+page. Either way the sale never depends on the mail, the password is never
+mailed and no log line shows the buyer's address.
 """
 
 from email.charset import QP

@@ -1,13 +1,10 @@
 """The welcome mail's text per order language, and the settings that change it.
 
-The built-in texts are ``emails/welcome-<language>.txt`` beside this module: a
-``Subject: …`` line, an empty line, the body. An admin may replace subject and
-body per language in Site Setup → ClickBank → Welcome mails: the fields of
-:class:`IClickBankMailSettings`, part of the add-on's settings schema. Each text
-is a :class:`string.Template`: ``${name}`` (or ``$name``) is replaced, ``$$`` is
-a literal dollar sign. Orders in a language without a mail get the English one.
-
-No Plone here: the caller reads the admin's texts from the registry.
+The built-in texts are ``emails/welcome-<language>.txt``: a ``Subject: …`` line,
+an empty line, the body. An admin may replace subject and body per language
+(the fields of :class:`IClickBankMailSettings`, part of the settings schema).
+Each is a :class:`string.Template`: ``${name}`` or ``$name`` is replaced, ``$$``
+is a dollar sign. Orders in a language without a mail get the English one.
 """
 
 import functools
@@ -96,16 +93,6 @@ def check_template(text: str, required: str | None = None) -> bool:
     return True
 
 
-def valid_subject(text: str) -> bool:
-    """Constraint of the subject fields."""
-    return check_template(text)
-
-
-def valid_body(text: str) -> bool:
-    """Constraint of the body fields: known placeholders and the password link."""
-    return check_template(text, required=REQUIRED_IN_BODY)
-
-
 def mail_language(language: str | None) -> str:
     """The order language (``de`` → ``DE``) if it has a mail, else ``EN``."""
     code = (language or "").strip().upper()
@@ -171,7 +158,7 @@ def _subject(language: str) -> schema.TextLine:
             "Leave empty to use the built-in subject. Placeholders: ${placeholders}.",
             mapping={"placeholders": _LISTED},
         ),
-        constraint=valid_subject,
+        constraint=check_template,
         required=False,
     )
 
@@ -188,7 +175,7 @@ def _body(language: str) -> schema.Text:
             "choose a password.",
             mapping={"placeholders": _LISTED, "required": f"${{{REQUIRED_IN_BODY}}}"},
         ),
-        constraint=valid_body,
+        constraint=functools.partial(check_template, required=REQUIRED_IN_BODY),
         required=False,
     )
 
