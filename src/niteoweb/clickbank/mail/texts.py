@@ -148,36 +148,34 @@ def _usable(admin_texts: dict, field: str, required: str | None = None) -> str |
     return text.replace("\r\n", "\n")  # browsers send textareas with CRLF
 
 
-def _subject(language: str) -> schema.TextLine:
-    return schema.TextLine(
-        title=_(
-            "Welcome mail subject (${language})",
-            mapping={"language": LANGUAGES[language]},
-        ),
+def _fields(language: str) -> tuple[schema.TextLine, schema.Text]:
+    """The subject and the body field of an order language."""
+    values = {
+        "language": LANGUAGES[language],
+        "placeholders": _LISTED,
+        "required": f"${{{REQUIRED_IN_BODY}}}",
+    }
+    subject = schema.TextLine(
+        title=_("Welcome mail subject (${language})", mapping=values),
         description=_(
             "Leave empty to use the built-in subject. Placeholders: ${placeholders}.",
-            mapping={"placeholders": _LISTED},
+            mapping=values,
         ),
         constraint=check_template,
         required=False,
     )
-
-
-def _body(language: str) -> schema.Text:
-    return schema.Text(
-        title=_(
-            "Welcome mail text (${language})",
-            mapping={"language": LANGUAGES[language]},
-        ),
+    body = schema.Text(
+        title=_("Welcome mail text (${language})", mapping=values),
         description=_(
             "Leave empty to use the built-in text. Placeholders: ${placeholders}. "
             "The text must contain ${required}, the buyer's one-time link to "
             "choose a password.",
-            mapping={"placeholders": _LISTED, "required": f"${{{REQUIRED_IN_BODY}}}"},
+            mapping=values,
         ),
         constraint=functools.partial(check_template, required=REQUIRED_IN_BODY),
         required=False,
     )
+    return subject, body
 
 
 class IClickBankMailSettings(model.Schema):
@@ -193,15 +191,9 @@ class IClickBankMailSettings(model.Schema):
         fields=[name for code in LANGUAGES for name in field_names(code)],
     )
 
-    welcome_subject_en = _subject("EN")
-    welcome_body_en = _body("EN")
-    welcome_subject_de = _subject("DE")
-    welcome_body_de = _body("DE")
-    welcome_subject_es = _subject("ES")
-    welcome_body_es = _body("ES")
-    welcome_subject_fr = _subject("FR")
-    welcome_body_fr = _body("FR")
-    welcome_subject_it = _subject("IT")
-    welcome_body_it = _body("IT")
-    welcome_subject_pt = _subject("PT")
-    welcome_body_pt = _body("PT")
+    welcome_subject_en, welcome_body_en = _fields("EN")
+    welcome_subject_de, welcome_body_de = _fields("DE")
+    welcome_subject_es, welcome_body_es = _fields("ES")
+    welcome_subject_fr, welcome_body_fr = _fields("FR")
+    welcome_subject_it, welcome_body_it = _fields("IT")
+    welcome_subject_pt, welcome_body_pt = _fields("PT")
