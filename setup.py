@@ -65,7 +65,7 @@ setup(
         "z3c.autoinclude.plugin": ["target = plone"],
         "console_scripts": [
             "clickbank-notify = niteoweb.clickbank.scripts.notify:main",
-            "clickbank-expire = niteoweb.clickbank.cron:main",
+            "clickbank-expire = niteoweb.clickbank.scripts.expire:main",
         ],
     },
 )

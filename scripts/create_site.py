@@ -3,15 +3,19 @@
     bin/zconsole run instance/etc/zope.conf scripts/create_site.py
 
 Idempotent: a site that exists is kept, and only the add-on installation and the
-mail settings are made sure of. Environment: SITE_ID, ADMIN_USER, SMTP_HOST,
-SMTP_PORT, MAIL_FROM, CLICKBANK_SECRET_KEY (optional: sets the secret key; the
-registry record keeps it sealed).
+mail settings are made sure of. The MailHost's queue is on, in the instance's
+``var/mailqueue``: Zope delivers from it and retries while the SMTP server is
+down. Environment: SITE_ID, ADMIN_USER, SMTP_HOST, SMTP_PORT, MAIL_FROM,
+CLICKBANK_SECRET_KEY (optional: sets the secret key; the registry record keeps
+it sealed).
 """
 
 import os
+from pathlib import Path
 
 import transaction
 from AccessControl.SecurityManagement import newSecurityManager
+from App.config import getConfiguration
 from plone import api
 from plone.base.utils import get_installer
 from Products.CMFPlone.factory import addPloneSite
@@ -60,6 +64,11 @@ def main(app) -> None:
         )
         api.portal.set_registry_record(
             "plone.smtp_port", int(os.environ.get("SMTP_PORT", "8025"))
+        )
+        mailhost = api.portal.get_tool("MailHost")
+        mailhost.smtp_queue = True
+        mailhost.smtp_queue_directory = str(
+            Path(getConfiguration().clienthome) / "mailqueue"
         )
         secret = os.environ.get("CLICKBANK_SECRET_KEY")
         if secret:

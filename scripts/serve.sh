@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Serve the instance in the foreground, with a local SMTP sink for its mail.
+# The site's MailHost queues its mail in INSTANCE/var/mailqueue (create_site.py)
+# and Zope's queue thread delivers it to the sink, as in production.
 #   scripts/serve.sh [--banner-only] [INSTANCE]
 # --banner-only prints the URLs and exits (the tests read them from there).
 set -euo pipefail
@@ -19,7 +21,7 @@ cat <<MSG
   Log in:       ${ADMIN_USER:-admin} / ${ADMIN_PASSWORD:-admin}   (change with ADMIN_USER / ADMIN_PASSWORD)
   Settings:     $url/@@clickbank-controlpanel
   Webhook URL:  $url/@@clickbank   ← paste this into ClickBank (Instant Notification URL, v6.0+)
-  Mail:         sent to SMTP ${SMTP_HOST:-127.0.0.1}:${SMTP_PORT:-8025}, saved in $instance/var/mail/
+  Mail:         queued in $instance/var/mailqueue/, sent to SMTP ${SMTP_HOST:-127.0.0.1}:${SMTP_PORT:-8025}, saved in $instance/var/mail/
 
 MSG
 [ -z "$banner_only" ] || exit 0

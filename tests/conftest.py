@@ -25,19 +25,17 @@ globals().update(
 
 
 @pytest.fixture
-def mails(portal, monkeypatch):
+def mails(portal):
     """Messages given to a mock MailHost (installed for this test only).
 
-    Integration tests never commit, so mail is handed over at once instead of
-    after the commit, and sent at once instead of by the outbox thread; tests
-    over HTTP see the real after-commit delivery through the outbox.
+    Its queue is on, so each mail is handed over at once, as the real MailHost
+    hands it to its queue: integration tests never commit.
     """
-    from niteoweb.clickbank import mail
     from niteoweb.clickbank.testing import install_mock_mailhost
 
-    monkeypatch.setattr(mail, "after_commit", lambda callback, *a: callback(True, *a))
-    monkeypatch.setattr(mail, "queue_delivery", mail.Outbox(retry_delays=())._send)
-    return install_mock_mailhost(portal).messages
+    mailhost = install_mock_mailhost(portal)
+    mailhost.smtp_queue = True
+    return mailhost.messages
 
 
 @pytest.fixture
@@ -76,10 +74,8 @@ def webhook_url(site_url) -> str:
 @pytest.fixture
 def smtp(acceptance):
     """Messages received by the acceptance layer's SMTP server during this test."""
-    from niteoweb.clickbank import mail
-
-    mail.OUTBOX.flush(30)  # mails of earlier tests arrive before this one starts
     inbox = acceptance["smtp"]
+    assert inbox.delivered()  # mails of earlier tests arrive before this one starts
     inbox.messages.clear()
     return inbox
 

@@ -28,7 +28,6 @@ from helpers import T0
 from helpers import Counting
 from helpers import notification
 from helpers import payload
-from niteoweb.clickbank import cron
 from niteoweb.clickbank import members
 from niteoweb.clickbank import processing
 from niteoweb.clickbank import sweep
@@ -36,6 +35,7 @@ from niteoweb.clickbank.events import IClickBankEvent
 from niteoweb.clickbank.events import MemberDisabledEvent
 from niteoweb.clickbank.ins.parse import parse
 from niteoweb.clickbank.lifecycle import Action
+from niteoweb.clickbank.scripts import expire
 from niteoweb.clickbank.settings import get_settings
 from niteoweb.clickbank.storage import expiry
 from niteoweb.clickbank.storage import orders
@@ -472,19 +472,19 @@ class TestView:
 
 
 class TestCron:
-    """cron.py in-process: the site's sweep, commit and retries."""
+    """scripts/expire.py in-process: the site's sweep, commit and retries."""
 
     def test_sweep_site_commits(self, functional_app, functional_portal, lapsed):
         """sweep_site revokes, commits and restores the caller's security."""
         user = getSecurityManager().getUser()
-        report = cron.sweep_site(functional_app, functional_portal.getId())
+        report = expire.sweep_site(functional_app, functional_portal.getId())
         assert (report.due, report.revoked) == ((("LAPS0001", "1"),), 1)
         assert getSecurityManager().getUser() is user
         assert committed_state() == ("expired", False)
 
     def test_dry_run_commits_nothing(self, functional_app, functional_portal, lapsed):
         """A dry run reports what is due and leaves the site alone."""
-        report = cron.sweep_site(functional_app, functional_portal.getId(), True)
+        report = expire.sweep_site(functional_app, functional_portal.getId(), True)
         assert (len(report.due), report.dry_run) == (1, True)
         assert committed_state() == ("cancelled", True)
 
@@ -502,7 +502,7 @@ class TestCron:
             return real_run(*args, **kwargs)
 
         monkeypatch.setattr(sweep, "run", flaky_run)
-        report = cron.sweep_site(functional_app, functional_portal.getId())
+        report = expire.sweep_site(functional_app, functional_portal.getId())
         assert (len(attempts), report.revoked) == (conflicts + 1, revoked)
 
     def test_gives_up_after_three_conflicts(
@@ -517,15 +517,15 @@ class TestCron:
 
         monkeypatch.setattr(sweep, "run", conflicting_run)
         with pytest.raises(ConflictError):
-            cron.sweep_site(functional_app, functional_portal.getId())
-        assert len(attempts) == cron.ATTEMPTS == 3
+            expire.sweep_site(functional_app, functional_portal.getId())
+        assert len(attempts) == expire.ATTEMPTS == 3
         assert committed_state() == ("cancelled", True)
 
     def test_main_prints_summary(self, functional_app, lapsed, monkeypatch, capsys):
         """main() prints one line and returns 0."""
-        monkeypatch.setattr(cron, "open_app", lambda conf: functional_app)
-        monkeypatch.setattr(cron, "close_app", lambda app: None)
-        assert cron.main(["--site", "plone", "zope.conf"]) == 0
+        monkeypatch.setattr(expire, "open_app", lambda conf: functional_app)
+        monkeypatch.setattr(expire, "close_app", lambda app: None)
+        assert expire.main(["--site", "plone", "zope.conf"]) == 0
         out = capsys.readouterr().out
         assert out == (
             "clickbank-expire: 1 entitlement(s) due, 1 member(s) lost access, "
@@ -534,9 +534,9 @@ class TestCron:
 
     def test_main_unknown_site_fails(self, functional_app, monkeypatch, capsys):
         """An unknown site id: a message on stderr and exit code 1."""
-        monkeypatch.setattr(cron, "open_app", lambda conf: functional_app)
-        monkeypatch.setattr(cron, "close_app", lambda app: None)
-        assert cron.main(["--site", "nope", "zope.conf"]) == 1
+        monkeypatch.setattr(expire, "open_app", lambda conf: functional_app)
+        monkeypatch.setattr(expire, "close_app", lambda app: None)
+        assert expire.main(["--site", "nope", "zope.conf"]) == 1
         assert "no Plone site 'nope'" in capsys.readouterr().err
 
 
@@ -590,10 +590,9 @@ def instance(tmp_path_factory):
 
 
 def expire_command(*args):
-    """Run the installed ``clickbank-expire`` command."""
-    return subprocess.run(
-        [BIN / "clickbank-expire", *args], capture_output=True, text=True, timeout=120
-    )
+    """Run the ``clickbank-expire`` command (its module, as the script does)."""
+    command = [sys.executable, "-m", "niteoweb.clickbank.scripts.expire", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 class TestCommand:

@@ -1,9 +1,10 @@
-"""``@@clickbank`` over real HTTP: status codes, encryption, mail, concurrency."""
+"""``@@clickbank`` over real HTTP: status codes, encryption, concurrency.
+
+The welcome mail over HTTP: ``tests/mail/test_mail_delivery.py``.
+"""
 
 import contextlib
-import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,10 +15,7 @@ from plone import api
 from helpers import fresh
 from helpers import payload
 from helpers import post
-from helpers import wait_for
-from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
-from niteoweb.clickbank import spool
 from niteoweb.clickbank.ins.crypto import MAX_BODY_SIZE
 from niteoweb.clickbank.ins.crypto import encrypt
 from niteoweb.clickbank.storage.root import get_storage
@@ -210,110 +208,6 @@ class TestLifecycleOverHttp:
         response = send(webhook_url, transaction_type="TEST", receipt="********")
         assert response.status_code == 200
         assert response.json()["outcome"] == "ignored-test"
-
-
-class TestMail:
-    """The welcome mail over real SMTP."""
-
-    def test_answer_does_not_wait_for_the_mail_server(self, webhook_url, smtp):
-        """A slow SMTP server delays the mail, not ClickBank's answer."""
-        smtp.delay = 2.0
-        try:
-            started = time.monotonic()
-            assert send(webhook_url).json()["outcome"] == "created"
-            assert time.monotonic() - started < 1.5
-            assert smtp.messages == []
-            assert mail.OUTBOX.flush(10)
-            assert len(smtp.messages) == 1
-        finally:
-            smtp.delay = 0.0
-
-    def test_mail_server_down_for_a_moment_still_gets_the_mail(
-        self, webhook_url, smtp, monkeypatch
-    ):
-        """A refused connection is tried again: the mail arrives on the retry."""
-        monkeypatch.setattr(mail.OUTBOX, "retry_delays", (0.2, 0.2))
-        attempts = []
-        original = mail._send
-
-        def flaky(*args, **kwargs):
-            attempts.append(1)
-            if len(attempts) == 1:
-                raise ConnectionRefusedError("SMTP down")
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(mail, "_send", flaky)
-        assert send(webhook_url).json()["outcome"] == "created"
-        assert mail.OUTBOX.flush(10)
-        assert len(attempts) == 2
-        assert len(smtp.messages) == 1
-
-    def test_sale_sends_one_utf8_mail_with_link(self, webhook_url, smtp, acceptance):
-        """One well-formed mail; accents intact; the link opens the reset form."""
-        send(webhook_url, first_name="José", last_name="Müller")
-        assert wait_for(lambda: smtp.messages)
-        time.sleep(0.3)
-        assert len(smtp.messages) == 1
-        message = smtp.messages[0]
-        assert message["To"].addresses[0].addr_spec == "buyer@example.com"
-        body = message.get_content()
-        assert "José Müller" in body
-        link = next(w for w in body.split() if "@@clickbank-set-password" in w)
-        page = requests.get(link, timeout=30)
-        assert page.status_code == 200
-        assert "/passwordreset/" in page.url
-        assert "password" in page.text.lower()
-        # A second visit (or a mail scanner's first) leads to the same form.
-        assert requests.get(link, timeout=30).url == page.url
-
-    def test_unknown_link_leads_to_forgot_password(self, webhook_url):
-        """A made-up token is sent to "Forgot your password?"."""
-        site = webhook_url.rsplit("/", 1)[0]
-        page = requests.get(
-            site + "/@@clickbank-set-password?token=00000000001-nope", timeout=30
-        )
-        assert page.status_code == 200
-        assert page.url.endswith("/mail_password_form")
-
-    def test_mail_server_down_does_not_lose_the_sale(
-        self, webhook_url, portal, smtp, monkeypatch, caplog
-    ):
-        """With SMTP unreachable the sale is saved, answered 200, the failure logged."""
-        from niteoweb.clickbank.testing import free_port
-
-        monkeypatch.setattr(mail.OUTBOX, "retry_delays", (0.1, 0.1))
-        # The outbox tries again later, on the dead port: not within this run.
-        monkeypatch.setattr(mail, "RETRY_SECONDS", 24 * 3600)
-        # Plone's mailers read the SMTP settings from the registry.
-        working_port = api.portal.get_registry_record("plone.smtp_port")
-        api.portal.set_registry_record("plone.smtp_port", free_port())
-        transaction.commit()
-        try:
-            response = send(webhook_url)
-            assert response.status_code == 200
-            assert response.json()["outcome"] == "created"
-            assert has_access()
-            assert mail.OUTBOX.flush()
-            assert smtp.messages == []
-            assert "Welcome mail could not be sent" in caplog.text
-            # Not lost: it waits in the outbox folder (here taken out of it, or
-            # the next test's mail would take it along).
-            (waiting,) = spool.directory().glob("*.json")
-            assert json.loads(waiting.read_text())["recipient"] == "buyer@example.com"
-            assert spool.left_over() == [(waiting, json.loads(waiting.read_text()))]
-            spool.remove(waiting)
-        finally:
-            api.portal.set_registry_record("plone.smtp_port", working_port)
-            transaction.commit()
-
-    def test_no_mail_when_transaction_aborts(self, webhook_url, smtp, monkeypatch):
-        """A notification that fails sends no mail."""
-        from niteoweb.clickbank.storage import log
-
-        monkeypatch.setattr(log, "record", lambda *a, **k: 1 / 0)
-        assert send(webhook_url).status_code == 500
-        assert mail.OUTBOX.flush()
-        assert smtp.messages == []
 
 
 class TestConcurrency:

@@ -8,7 +8,7 @@ from zope import schema
 from zope.publisher.interfaces.browser import IDefaultBrowserLayer
 
 from niteoweb.clickbank import _
-from niteoweb.clickbank.mailsettings import IClickBankMailSettings
+from niteoweb.clickbank.mail.texts import IClickBankMailSettings
 from niteoweb.clickbank.products import parse_product_lines
 
 #: Prefix of every registry record of this add-on.

@@ -15,7 +15,6 @@ from typing import NamedTuple
 from zope.event import notify
 
 from niteoweb.clickbank import logger
-from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
 from niteoweb.clickbank.errors import MemberCreationFailedError
 from niteoweb.clickbank.events import MemberCreatedEvent
@@ -26,6 +25,7 @@ from niteoweb.clickbank.ins.model import TEST_RECEIPT
 from niteoweb.clickbank.lifecycle import PAYMENTS
 from niteoweb.clickbank.lifecycle import Action
 from niteoweb.clickbank.lifecycle import action_for
+from niteoweb.clickbank.mail import send
 from niteoweb.clickbank.settings import Settings
 from niteoweb.clickbank.storage import log
 from niteoweb.clickbank.storage import orders
@@ -177,7 +177,7 @@ def _apply(storage, order, notification, settings, action, email, touched) -> _A
     if role in removed:
         notify(MemberDisabledEvent(member, notification, first))
     if created and access:
-        mail.send_welcome(member, notification.order_language)
+        send.welcome(member, notification.order_language)
 
     if created:
         outcome = "created"

@@ -5,11 +5,8 @@ one-off product with limited days) reaches its ``valid_until``;
 :func:`blank_old_payloads` forgets the decrypted notifications older than the
 retention period. Both read an ordered index from where the work starts, so
 their cost grows with the work to do, not with the number of buyers or records.
-:func:`forget_undeliverable_mails` removes the welcome mails the SMTP server
-refused for good, after the same retention period.
-:func:`run` does all three, and hands the welcome mails no outbox is sending (see
-:mod:`niteoweb.clickbank.spool`) to the outbox; the ``@@clickbank-expire`` view
-and the ``clickbank-expire`` command call it.
+:func:`run` does both; the ``@@clickbank-expire`` view and the
+``clickbank-expire`` command call it.
 
 Customer data is never logged at INFO or above: receipts and item numbers only.
 """
@@ -23,10 +20,7 @@ from datetime import timedelta
 from zope.event import notify
 
 from niteoweb.clickbank import logger
-from niteoweb.clickbank import mail
 from niteoweb.clickbank import members
-from niteoweb.clickbank import passwordlinks
-from niteoweb.clickbank import spool
 from niteoweb.clickbank.events import MemberDisabledEvent
 from niteoweb.clickbank.processing import buyer_access
 from niteoweb.clickbank.settings import Settings
@@ -51,8 +45,6 @@ class SweepReport:
     revoked: int = 0
     dry_run: bool = False
     blanked: int = 0
-    #: Waiting welcome mails no outbox was sending, handed to this one.
-    left_mails: int = 0
 
 
 def _moment(now: datetime | None) -> datetime:
@@ -171,33 +163,8 @@ def blank_old_payloads(
 def run(
     settings: Settings, now: datetime | None = None, dry_run: bool = False
 ) -> SweepReport:
-    """:func:`expire`, :func:`blank_old_payloads` and
-    :func:`forget_undeliverable_mails` at one ``now``; one report."""
+    """:func:`expire` and :func:`blank_old_payloads` at one ``now``; one report."""
     now = _moment(now)
     report = expire(settings, now=now, dry_run=dry_run)
-    storage = get_storage(create=False)
-    if storage is not None:
-        passwordlinks.forget_expired(storage, now, dry_run)
     blanked = blank_old_payloads(settings, now, dry_run)
-    forget_undeliverable_mails(settings, now, dry_run)
-    left_mails = 0 if dry_run else mail.send_left_over()
-    return replace(report, blanked=blanked, left_mails=left_mails)
-
-
-def forget_undeliverable_mails(
-    settings: Settings, now: datetime | None = None, dry_run: bool = False
-) -> int:
-    """Remove the welcome mails the SMTP server refused for good, once as old
-    as the log's customer data may be (``log_retention_days`` after the
-    refusal). Returns how many were (with ``dry_run``: would be) removed.
-    """
-    cutoff = _moment(now) - timedelta(days=settings.log_retention_days)
-    removed = spool.forget_undeliverable(cutoff.timestamp(), dry_run)
-    if removed and not dry_run:
-        logger.info(
-            "ClickBank retention: %d undeliverable welcome mail(s) older than "
-            "%d day(s) removed",
-            removed,
-            settings.log_retention_days,
-        )
-    return removed
+    return replace(report, blanked=blanked)

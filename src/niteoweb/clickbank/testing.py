@@ -2,17 +2,20 @@
 
 ``INTEGRATION_TESTING`` and ``FUNCTIONAL_TESTING`` run on a site with the add-on,
 plone.restapi and the secret key :data:`SECRET_KEY`. ``ACCEPTANCE_TESTING`` serves
-that site over real HTTP (waitress) and points its real MailHost at a real SMTP
-server on localhost (aiosmtpd) whose messages are in the layer resource
-``"smtp"`` (an :class:`Inbox`).
+that site over real HTTP (waitress); its real MailHost queues its mail (queue
+mode, in a temporary directory) and delivers it to a real SMTP server on
+localhost (aiosmtpd) whose messages are in the layer resource ``"smtp"`` (an
+:class:`Inbox`).
 """
 
 import asyncio
 import email
 import email.policy
+import os
 import shutil
 import socket
 import tempfile
+import time
 from pathlib import Path
 
 from plone import api
@@ -23,9 +26,8 @@ from plone.app.testing import PloneSandboxLayer
 from plone.app.testing import applyProfile
 from plone.testing import zope as zope_testing
 from Products.MailHost.interfaces import IMailHost
+from Products.MailHost.MailHost import queue_threads
 from zope.component import getSiteManager
-
-from niteoweb.clickbank import spool
 
 SECRET_KEY = "TESTKEY1234ABCD"  # noqa: S105 - the test layer's key
 SENDER = "shop@example.org"
@@ -43,14 +45,6 @@ class ClickBankLayer(PloneSandboxLayer):
 
         self.loadZCML(package=plone.restapi)
         self.loadZCML(package=niteoweb.clickbank)
-        # The mail spool of the test process: a directory of its own.
-        self._spool = Path(tempfile.mkdtemp(prefix="clickbank-outbox-"))
-        self._directory = spool.directory
-        spool.directory = lambda: self._spool
-
-    def tearDownZope(self, app):
-        spool.directory = self._directory
-        shutil.rmtree(self._spool, ignore_errors=True)
 
     def setUpPloneSite(self, portal):
         applyProfile(portal, "plone.restapi:default")
@@ -69,9 +63,7 @@ def install_mock_mailhost(portal):
     from Products.CMFPlone.tests.utils import MockMailHost
 
     mailhost = MockMailHost("MailHost")
-    # A plain list: the welcome mail is sent from the outbox thread, through a
-    # copy of the MailHost that shares this list (a PersistentList is copied).
-    mailhost.messages = []
+    mailhost.messages = []  # not persistent: a sent mail changes no object
     portal.MailHost = mailhost
     getSiteManager(portal).registerUtility(mailhost, provided=IMailHost)
     return mailhost
@@ -84,12 +76,46 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class Inbox:
-    """aiosmtpd handler keeping every message it receives, parsed."""
+def queued(queue: Path | None) -> list[str]:
+    """The mails waiting in the MailHost queue ``queue`` (being sent or not)."""
+    if queue is None or not queue.exists():
+        return []
+    return [
+        name
+        for folder in ("new", "cur")
+        for name in os.listdir(queue / folder)
+        if not name.startswith(".")  # zope.sendmail's locks, refused mails
+    ]
 
-    def __init__(self):
+
+def delivered(queue: Path | None, seconds: float = 30) -> bool:
+    """Wait until every mail in the MailHost queue ``queue`` has been sent."""
+    deadline = time.monotonic() + seconds
+    while queued(queue):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+class Inbox:
+    """aiosmtpd handler keeping every message it receives, parsed.
+
+    ``queue``: the maildir of the MailHost that sends here.
+    """
+
+    def __init__(self, queue: Path | None = None):
         self.messages = []
         self.delay = 0.0  # seconds the server takes to accept a message
+        self.queue = queue
+
+    def queued(self) -> list[str]:
+        """The mails waiting in :attr:`queue`."""
+        return queued(self.queue)
+
+    def delivered(self, seconds: float = 30) -> bool:
+        """Wait until every mail queued so far has been delivered here."""
+        return delivered(self.queue, seconds)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd
         if self.delay:
@@ -100,29 +126,68 @@ class Inbox:
         return "250 OK"
 
 
+class SmtpServer:
+    """An SMTP server on localhost (aiosmtpd) delivering to ``inbox``.
+
+    It can be stopped and started again on its port: a mail server that is down
+    for a while.
+    """
+
+    def __init__(self, inbox: Inbox):
+        self.inbox = inbox
+        self.port = free_port()
+        self.controller = None
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+        self.controller = None
+
+
 class SmtpLayer(PloneSandboxLayer):
-    """The site's real MailHost, sending to a real SMTP server on localhost."""
+    """The site's real MailHost in queue mode, sending to an SMTP server here.
+
+    Resources: ``"smtp"`` (the :class:`Inbox`) and ``"smtp_server"`` (the
+    :class:`SmtpServer`).
+    """
 
     defaultBases = (FIXTURE,)
 
-    def setUp(self):
-        from aiosmtpd.controller import Controller
+    #: Seconds between two looks of the queue processor at the queue (Zope: 3).
+    QUEUE_INTERVAL = 0.1
 
-        self.inbox = Inbox()
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=free_port())
-        self.controller.start()
-        self["smtp"] = self.inbox
+    def setUp(self):
+        # A maildir the MailHost makes itself, in a directory of this layer's.
+        self.home = Path(tempfile.mkdtemp(prefix="clickbank-smtp-"))
+        self.server = SmtpServer(Inbox(self.home / "mailqueue"))
+        self.server.start()
+        self["smtp"] = self.server.inbox
+        self["smtp_server"] = self.server
         super().setUp()
 
     def setUpPloneSite(self, portal):
-        portal.MailHost.smtp_host = "127.0.0.1"
-        portal.MailHost.smtp_port = self.controller.port
-        api.portal.set_registry_record("plone.smtp_port", self.controller.port)
+        api.portal.set_registry_record("plone.smtp_port", self.server.port)
+        queue = str(self.server.inbox.queue)
+        mailhost = portal.MailHost
+        mailhost.smtp_queue = True
+        mailhost.smtp_queue_directory = queue
+        # Started here, as Zope starts it (mail/queue.py), with a short interval.
+        mailhost.manage_restartQueueThread("start")
+        queue_threads[os.path.realpath(queue)].interval = self.QUEUE_INTERVAL
+
+    def tearDownPloneSite(self, portal):
+        portal.MailHost.manage_restartQueueThread("stop")
 
     def tearDown(self):
         super().tearDown()
-        self.controller.stop()
-        del self["smtp"]
+        self.server.stop()
+        shutil.rmtree(self.home, ignore_errors=True)
+        del self["smtp"], self["smtp_server"]
 
 
 SMTP_FIXTURE = SmtpLayer()

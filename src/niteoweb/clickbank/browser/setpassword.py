@@ -1,11 +1,8 @@
 """``@@clickbank-set-password``: where the welcome mail's link leads.
 
-Public: the signed token is the credential (see
-:mod:`niteoweb.clickbank.passwordlinks`). A valid token sends the buyer on to
-Plone's own password form; an expired, tampered or unknown one, one already
-used (a password was chosen or the member logged in since it was made), or one
-for a deleted member, to "Forgot your password?", with a warning that names no
-account.
+Public: the token is the credential (:mod:`niteoweb.clickbank.mail.links`). A
+valid one leads on to Plone's password form; any other to "Forgot your
+password?", with a warning that names no account.
 """
 
 from plone.protect.interfaces import IDisableCSRFProtection
@@ -14,7 +11,7 @@ from Products.statusmessages.interfaces import IStatusMessage
 from zope.interface import alsoProvides
 
 from niteoweb.clickbank import _
-from niteoweb.clickbank import passwordlinks
+from niteoweb.clickbank.mail import links
 
 
 class SetPasswordView(BrowserView):
@@ -27,7 +24,7 @@ class SetPasswordView(BrowserView):
         response.setHeader("Cache-Control", "no-store")
         response.setHeader("Referrer-Policy", "no-referrer")
         # Whatever the query string holds (a list for a repeated ``token``, say).
-        url = passwordlinks.reset_url(self.request.form.get("token"))
+        url = links.reset_url(self.request.form.get("token"))
         if url is None:
             IStatusMessage(self.request).addStatusMessage(
                 _(

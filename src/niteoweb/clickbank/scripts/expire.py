@@ -1,28 +1,14 @@
-"""``clickbank-expire``: run the expiry and retention sweep from cron.
-
-Usage::
+"""``clickbank-expire``: the expiry and retention sweep, from cron.
 
     clickbank-expire [--dry-run] [--site Plone] [--verbose] ZOPE_CONF
 
-It opens the database of ZOPE_CONF the way ``zconsole`` does, runs
-:func:`niteoweb.clickbank.sweep.run` on the site as a Manager, commits (retrying
-up to three times on a ZODB conflict), prints a one-line summary and exits with
-0 (done) or 1 (failed; the reason is on stderr); bad arguments exit with 2, as
-argparse does. A crontab line, hourly::
-
-    17 * * * * cd /srv/site && .venv/bin/clickbank-expire --site Plone instance/etc/zope.conf
-
-A FileStorage is locked by the process that opened it: while the Zope server
-runs on a FileStorage this command cannot open it and exits with 1. Then either
-serve the database through ZEO (the server and this command are both clients),
-or let cron call the running server's ``@@clickbank-expire`` view with a Manager
-account (POST with plone.protect's token)::
-
-    SITE=https://example.org/Plone
-    TOKEN=$(curl -fs --netrc-file ~/.plone-netrc "$SITE/@@authenticator/token")
-    curl -fs --netrc-file ~/.plone-netrc -X POST -H "X-CSRF-TOKEN: $TOKEN" \\
-        -H "Accept: application/json" "$SITE/@@clickbank-expire"
-"""  # noqa: E501 - the crontab line stays whole, to copy
+It opens the database of ZOPE_CONF as ``zconsole`` does, runs
+:func:`niteoweb.clickbank.sweep.run` on the site as a Manager, commits
+(retrying on a ZODB conflict), prints a one-line summary and exits with 0, or
+with 1 and the reason on stderr. A FileStorage cannot be opened while the Zope
+server holds it: then serve it through ZEO, or let cron POST to the server's
+``@@clickbank-expire`` (the administrator's guide shows both).
+"""
 
 import argparse
 import logging
@@ -73,14 +59,6 @@ def close_app(app) -> None:
     connection.db().close()
 
 
-def find_site(app, site_id: str):
-    """The Plone site at path ``site_id`` in ``app``; raises ``LookupError``."""
-    site = app.unrestrictedTraverse(site_id.strip("/"), None)
-    if site is None or not IPloneSiteRoot.providedBy(site):
-        raise LookupError(f"no Plone site {site_id!r} in this database")
-    return site
-
-
 def sweep_site(app, site_id: str = "Plone", dry_run: bool = False, now=None):
     """Run the sweep on a site as a Manager and commit; return the report.
 
@@ -88,13 +66,16 @@ def sweep_site(app, site_id: str = "Plone", dry_run: bool = False, now=None):
     :data:`ATTEMPTS` times in all, then raised. Raises ``LookupError`` if there
     is no such site.
     """
+    site = app.unrestrictedTraverse(site_id.strip("/"), None)
+    if site is None or not IPloneSiteRoot.providedBy(site):
+        raise LookupError(f"no Plone site {site_id!r} in this database")
     previous_site, previous_security = getSite(), getSecurityManager()
     user = UnrestrictedUser("clickbank-expire", "", ("Manager",), ())
     newSecurityManager(None, user.__of__(app.acl_users))
     try:
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                setSite(find_site(app, site_id))
+                setSite(site)
                 report = sweep.run(get_settings(), now=now, dry_run=dry_run)
                 if dry_run:
                     transaction.abort()
@@ -113,19 +94,6 @@ def sweep_site(app, site_id: str = "Plone", dry_run: bool = False, now=None):
     finally:
         setSite(previous_site)
         setSecurityManager(previous_security)
-
-
-def summary(report: sweep.SweepReport) -> str:
-    """One line for the cron mail: what was due, revoked and blanked."""
-    prefix = "dry run: " if report.dry_run else ""
-    mails = ""
-    if report.left_mails:
-        mails = f", {report.left_mails} waiting mail(s) handed to the outbox"
-    return (
-        f"{prefix}{len(report.due)} entitlement(s) due, "
-        f"{report.revoked} member(s) lost access, "
-        f"{report.blanked} log record(s) blanked{mails}"
-    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -167,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         close_app(app)
-    print(f"clickbank-expire: {summary(report)}")
+    print(
+        f"clickbank-expire: {'dry run: ' if report.dry_run else ''}"
+        f"{len(report.due)} entitlement(s) due, {report.revoked} member(s) lost "
+        f"access, {report.blanked} log record(s) blanked"
+    )
     return 0
 
 

@@ -1,9 +1,8 @@
-"""The welcome mail's password links: signed, stateless, expiring."""
+"""The set-password link of the welcome mail: signed, single-use, stored nowhere."""
 
 import base64
 import hashlib
 import hmac
-import secrets
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -14,7 +13,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import transaction
-from BTrees.OOBTree import OOBTree
 from hypothesis import given
 from hypothesis import strategies as st
 from plone import api
@@ -23,8 +21,7 @@ from Products.CMFPlone.PasswordResetTool import InvalidRequestError
 from zope.component import getUtility
 
 from niteoweb.clickbank import members
-from niteoweb.clickbank import passwordlinks
-from niteoweb.clickbank.storage.root import get_storage
+from niteoweb.clickbank.mail import links
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 SOON = NOW + timedelta(hours=1)
@@ -39,7 +36,7 @@ def b64(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
 
 
-def sign(secret: str, payload: str, purpose: bytes = passwordlinks.PURPOSE) -> str:
+def sign(secret: str, payload: str, purpose: bytes = links.PURPOSE) -> str:
     message = purpose + b"\n" + payload.encode()
     digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
@@ -60,13 +57,6 @@ def log_in(portal, member) -> None:
         portal.portal_membership.loginUser()
 
 
-def unbound(token: str) -> str:
-    """``token`` as mailed before links were bound to the member's state."""
-    sealed, expires, _state, _signature = token.split(".")
-    payload = f"{sealed}.{expires}"
-    return f"{payload}.{sign(getUtility(IKeyManager).secret('_system'), payload)}"
-
-
 @pytest.fixture
 def member(portal):
     return members.create(EMAIL, "Buyer")
@@ -74,21 +64,8 @@ def member(portal):
 
 @pytest.fixture
 def token(member) -> str:
-    link, _ = passwordlinks.new_link(member, NOW)
+    link, _ = links.new_link(member, NOW)
     return token_of(link)
-
-
-@pytest.fixture
-def old_tokens(portal):
-    """The previous version's ``password_tokens`` tree, as such a site has it."""
-    storage = get_storage()
-    if getattr(storage, "password_tokens", None) is None:
-        storage.password_tokens = OOBTree()
-    return storage.password_tokens
-
-
-def old_token(when: datetime) -> str:
-    return f"{int(when.timestamp()):011d}-{secrets.token_urlsafe(24)}"
 
 
 class TestNewLink:
@@ -97,7 +74,7 @@ class TestNewLink:
         connection = portal._p_jar
         transaction.savepoint()  # what the sale wrote so far (the member)
         assert connection._registered_objects == []
-        link, hours = passwordlinks.new_link(member, NOW)
+        link, hours = links.new_link(member, NOW)
         assert hours == 168
         assert connection._registered_objects == []
         assert not connection._added
@@ -105,10 +82,10 @@ class TestNewLink:
 
     def test_one_url_safe_token_parameter(self, portal, member):
         """``?token=<sealed id>.<expiry>.<state>.<signature>``, nothing to escape."""
-        link, hours = passwordlinks.new_link(member, NOW)
+        link, hours = links.new_link(member, NOW)
         parts = urlsplit(link)
         assert f"{parts.scheme}://{parts.netloc}{parts.path}" == (
-            portal.absolute_url() + "/" + passwordlinks.VIEW
+            portal.absolute_url() + "/" + links.VIEW
         )
         query = parse_qs(parts.query, strict_parsing=True)
         assert list(query) == ["token"]
@@ -120,20 +97,20 @@ class TestNewLink:
         assert len(signature) == 43
         # 12 bytes of nonce, then as many bytes as the user id has.
         data = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
-        assert len(data) == passwordlinks.NONCE_BYTES + len(member.getId())
+        assert len(data) == links.NONCE_BYTES + len(member.getId())
 
     def test_link_does_not_show_the_buyer(self, portal, member):
         """Access logs see the link: neither the email nor its base64 is in it."""
-        links = {passwordlinks.new_link(member, NOW)[0] for _ in range(20)}
-        assert len(links) == 20  # a new nonce each time
-        for link in links:
+        made = {links.new_link(member, NOW)[0] for _ in range(20)}
+        assert len(made) == 20  # a new nonce each time
+        for link in made:
             token = token_of(link)
             sealed = token.split(".")[0]
             data = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
             assert EMAIL.encode() not in data
             for shown in (EMAIL, b64(EMAIL), "buyer", b64("buyer")[:6]):
                 assert shown not in link
-            assert passwordlinks._verified_userid(token, SOON) == member.getId()
+            assert links.reset_url(token, SOON)
 
     def test_signed_with_current_system_secret_and_purpose(self, portal, token):
         """The signature is HMAC-SHA256 under the purpose string, keyed by the ring."""
@@ -145,17 +122,17 @@ class TestNewLink:
     def test_lifetime_follows_plone_reset_expiry(self, portal, member):
         """Plone's reset timeout (days) gives the link's lifetime."""
         portal.portal_password_reset.setExpirationTimeout(2)
-        link, hours = passwordlinks.new_link(member, NOW)
+        link, hours = links.new_link(member, NOW)
         assert hours == 48
         token = token_of(link)
-        assert passwordlinks.reset_url(token, NOW + timedelta(hours=47))
-        assert passwordlinks.reset_url(token, NOW + timedelta(hours=48)) is None
+        assert links.reset_url(token, NOW + timedelta(hours=47))
+        assert links.reset_url(token, NOW + timedelta(hours=48)) is None
 
 
 class TestResetUrl:
     def test_valid_token_leads_to_plone_form(self, portal, member, token):
         """A valid token gives Plone's password form for the member."""
-        url = passwordlinks.reset_url(token, SOON)
+        url = links.reset_url(token, SOON)
         assert url.startswith(form_prefix(portal))
         randomstring = url.rsplit("/", 1)[1]
         tool = portal.portal_password_reset
@@ -164,153 +141,106 @@ class TestResetUrl:
 
     def test_link_works_more_than_once(self, portal, token):
         """A second visit (or a mail scanner's first) leads to the same form."""
-        url = passwordlinks.reset_url(token, SOON)
-        assert passwordlinks.reset_url(token, SOON + timedelta(hours=2)) == url
+        url = links.reset_url(token, SOON)
+        assert links.reset_url(token, SOON + timedelta(hours=2)) == url
         assert len(portal.portal_password_reset._requests) == 1
 
     def test_link_dies_once_the_password_is_chosen(self, portal, member, token):
         """Plone's form sets the password: the link and its reset request are dead."""
-        url = passwordlinks.reset_url(token, SOON)
+        url = links.reset_url(token, SOON)
         randomstring = url.rsplit("/", 1)[1]
         tool = portal.portal_password_reset
         tool.resetPassword(EMAIL, randomstring, "Chosen-Password-2026")
-        assert passwordlinks.reset_url(token, SOON) is None
+        assert links.reset_url(token, SOON) is None
         with pytest.raises(InvalidRequestError):
             tool.verifyKey(randomstring)
         assert not tool._requests
 
     def test_link_dies_at_login(self, portal, member, token):
         """A member who has logged in uses "Forgot your password?" instead."""
-        assert passwordlinks.reset_url(token, SOON)
+        assert links.reset_url(token, SOON)
         log_in(portal, member)
-        assert passwordlinks.reset_url(token, SOON) is None
+        assert links.reset_url(token, SOON) is None
 
     def test_link_made_after_a_login_works_until_the_next(self, portal, member):
         """Mailed again to a member who logged in before: works until the next login."""
         log_in(portal, member)
-        link, _ = passwordlinks.new_link(api.user.get(userid=member.getId()), NOW)
-        assert passwordlinks.reset_url(token_of(link), SOON)
+        link, _ = links.new_link(api.user.get(userid=member.getId()), NOW)
+        assert links.reset_url(token_of(link), SOON)
         log_in(portal, member)
-        assert passwordlinks.reset_url(token_of(link), SOON) is None
+        assert links.reset_url(token_of(link), SOON) is None
 
     def test_used_request_is_replaced(self, portal, token):
         """Once Plone consumed its reset request, the link asks for a new one."""
-        url = passwordlinks.reset_url(token, SOON)
+        url = links.reset_url(token, SOON)
         del portal.portal_password_reset._requests[url.rsplit("/", 1)[1]]
-        again = passwordlinks.reset_url(token, SOON)
+        again = links.reset_url(token, SOON)
         assert again.startswith(form_prefix(portal))
         assert again != url
 
     def test_expiry(self, member, token):
         """Valid up to its expiry second, not at it nor after."""
         expires = datetime.fromtimestamp(int(token.split(".")[1]), UTC)
-        assert passwordlinks.reset_url(token, expires - timedelta(seconds=1))
-        assert passwordlinks.reset_url(token, expires) is None
-        assert passwordlinks.reset_url(token, expires + timedelta(days=1)) is None
+        assert links.reset_url(token, expires - timedelta(seconds=1))
+        assert links.reset_url(token, expires) is None
+        assert links.reset_url(token, expires + timedelta(days=1)) is None
 
     def test_deleted_member_gets_nothing(self, portal, member, token):
         """A member deleted after the mail: the link (even used before) is dead."""
-        assert passwordlinks.reset_url(token, SOON)
+        assert links.reset_url(token, SOON)
         with api.env.adopt_roles(["Manager"]):
             api.user.delete(user=member)
-        assert passwordlinks.reset_url(token, SOON) is None
+        assert links.reset_url(token, SOON) is None
 
     def test_unknown_user_id_gets_nothing(self, portal, member):
         """A token for a user id that never existed leads nowhere."""
-        link, _ = passwordlinks.new_link(nobody("ghost"), NOW)
-        assert passwordlinks.reset_url(token_of(link), SOON) is None
+        link, _ = links.new_link(nobody("ghost"), NOW)
+        assert links.reset_url(token_of(link), SOON) is None
 
-    def test_non_ascii_user_id_round_trips(self, portal):
-        """User ids are base64url: any text survives in the URL."""
+    def test_non_ascii_user_id_round_trips(self, portal, monkeypatch):
+        """Any user id survives in the URL: the link asks Plone for that user."""
         userid = "jöşé@exämple.com/ü?&=."
-        link, _ = passwordlinks.new_link(nobody(userid), NOW)
+        link, _ = links.new_link(nobody(userid), NOW)
         token = token_of(link)
         assert quote(token, safe="") == token
-        assert passwordlinks._verified_userid(token, SOON) == userid
-
-
-class TestVersion1Links:
-    """Links mailed before the user id was sealed: readable id, ``v1`` purpose."""
-
-    def v1_token(self, userid: str, expires: datetime) -> str:
-        secret = getUtility(IKeyManager).secret("_system")
-        payload = f"{b64(userid)}.{int(expires.timestamp())}"
-        return f"{payload}.{sign(secret, payload, passwordlinks.PURPOSE_V1)}"
-
-    def test_still_work_until_they_expire(self, portal, member):
-        token = self.v1_token(member.getId(), NOW + timedelta(days=7))
-        assert passwordlinks.reset_url(token, SOON).startswith(form_prefix(portal))
-        assert passwordlinks.reset_url(token, NOW + timedelta(days=8)) is None
-
-    def test_die_once_the_member_logged_in(self, portal, member):
-        token = self.v1_token(member.getId(), NOW + timedelta(days=7))
-        log_in(portal, member)
-        assert passwordlinks.reset_url(token, SOON) is None
-
-    def test_purposes_do_not_mix(self, portal, member, token):
-        """A v1 payload signed as v2 (or a sealed one signed as v1) gives no one."""
-        secret = getUtility(IKeyManager).secret("_system")
-        readable = self.v1_token(member.getId(), NOW + timedelta(days=7))
-        payload = readable.rsplit(".", 1)[0]
-        assert (
-            passwordlinks.reset_url(f"{payload}.{sign(secret, payload)}", SOON) is None
-        )
-        sealed = token.rsplit(".", 1)[0]
-        as_v1 = f"{sealed}.{sign(secret, sealed, passwordlinks.PURPOSE_V1)}"
-        assert passwordlinks._verified_userid(as_v1, SOON) != member.getId()
-        assert passwordlinks.reset_url(as_v1, SOON) is None
-
-
-class TestUnboundLinks:
-    """Links mailed before they were bound to the member's password and login."""
-
-    def test_still_work_until_they_expire(self, portal, token):
-        assert passwordlinks.reset_url(unbound(token), SOON).startswith(
-            form_prefix(portal)
-        )
-        assert passwordlinks.reset_url(unbound(token), NOW + timedelta(days=8)) is None
-
-    def test_die_once_the_member_logged_in(self, portal, member, token):
-        """They cannot tell a chosen password; a login ends them."""
-        assert passwordlinks.reset_url(unbound(token), SOON)
-        log_in(portal, member)
-        assert passwordlinks.reset_url(unbound(token), SOON) is None
+        asked = []
+        tool = portal.portal_password_reset
+        monkeypatch.setattr(tool, "requestReset", asked.append)
+        assert links.reset_url(token, SOON) is None  # Plone knows no such user
+        assert asked == [userid]
 
 
 class TestTampering:
     def test_any_changed_character_is_refused(self, portal, token):
         """Changing, dropping or adding any one character breaks the link."""
-        assert passwordlinks.reset_url(token, SOON)
+        assert links.reset_url(token, SOON)
         for i, char in enumerate(token):
             other = "B" if char == "A" else "A"
             if char.isdigit():
                 other = "1" if char == "0" else "0"
-            assert (
-                passwordlinks.reset_url(token[:i] + other + token[i + 1 :], SOON)
-                is None
-            )
-            assert passwordlinks.reset_url(token[:i] + token[i + 1 :], SOON) is None
-            assert passwordlinks.reset_url(token[:i] + "A" + token[i:], SOON) is None
-        assert passwordlinks.reset_url(token + "A", SOON) is None
+            assert links.reset_url(token[:i] + other + token[i + 1 :], SOON) is None
+            assert links.reset_url(token[:i] + token[i + 1 :], SOON) is None
+            assert links.reset_url(token[:i] + "A" + token[i:], SOON) is None
+        assert links.reset_url(token + "A", SOON) is None
 
     def test_other_user_with_my_signature_is_refused(self, portal, member, token):
         """Swapping in another member's id (or a longer expiry) voids the signature."""
         members.create("other@example.com", "Other")
         encoded, expires, state, signature = token.split(".")
         forged = f"{b64('other@example.com')}.{expires}.{state}.{signature}"
-        assert passwordlinks.reset_url(forged, SOON) is None
+        assert links.reset_url(forged, SOON) is None
         later = f"{encoded}.{int(expires) + 86400}.{state}.{signature}"
-        assert passwordlinks.reset_url(later, NOW + timedelta(days=7, hours=1)) is None
+        assert links.reset_url(later, NOW + timedelta(days=7, hours=1)) is None
 
     def test_unknown_secret_or_other_purpose_is_refused(self, portal, member, token):
         """Signed with a secret not in the ring, or without the purpose: refused."""
         payload = token.rsplit(".", 1)[0]
         secret = getUtility(IKeyManager).secret("_system")
-        assert passwordlinks.reset_url(f"{payload}.{sign(secret, payload)}", SOON)
+        assert links.reset_url(f"{payload}.{sign(secret, payload)}", SOON)
         bad_key = f"{payload}.{sign('x' * 64, payload)}"
-        assert passwordlinks.reset_url(bad_key, SOON) is None
+        assert links.reset_url(bad_key, SOON) is None
         no_purpose = f"{payload}.{sign(secret, payload, purpose=b'')}"
-        assert passwordlinks.reset_url(no_purpose, SOON) is None
+        assert links.reset_url(no_purpose, SOON) is None
 
     def test_padded_or_non_canonical_parts_are_refused(self, portal, token):
         """Only the exact signed text counts: no padding, no leading zeros."""
@@ -326,7 +256,7 @@ class TestTampering:
             token.replace(".", "-"),
         ]
         for variant in variants:
-            assert passwordlinks.reset_url(variant, SOON) is None
+            assert links.reset_url(variant, SOON) is None
 
 
 class TestKeyring:
@@ -334,26 +264,26 @@ class TestKeyring:
         """Links mailed before a rotation work while their secret is in the ring."""
         manager = getUtility(IKeyManager)
         manager.rotate()
-        assert passwordlinks.reset_url(token, SOON)
-        link, _ = passwordlinks.new_link(member, NOW)
+        assert links.reset_url(token, SOON)
+        link, _ = links.new_link(member, NOW)
         assert token_of(link) != token  # signed with the new current secret
-        assert passwordlinks.reset_url(token_of(link), SOON)
+        assert links.reset_url(token_of(link), SOON)
 
     def test_token_dies_when_its_secret_leaves_the_ring(self, portal, token):
         """Rotated out (or the ring cleared), the secret no longer verifies."""
         manager = getUtility(IKeyManager)
         for _ in range(len(manager["_system"]) - 1):
             manager.rotate()
-        assert passwordlinks.reset_url(token, SOON)
+        assert links.reset_url(token, SOON)
         manager.rotate()
-        assert passwordlinks.reset_url(token, SOON) is None
+        assert links.reset_url(token, SOON) is None
 
     def test_cleared_ring_voids_links(self, portal, token):
         """plone.session's "clear secrets" clears and rotates: every link dies."""
         manager = getUtility(IKeyManager)
         manager.clear()
         manager.rotate()
-        assert passwordlinks.reset_url(token, SOON) is None
+        assert links.reset_url(token, SOON) is None
 
 
 GARBAGE = [
@@ -389,16 +319,16 @@ GARBAGE = [
 class TestGarbage:
     @pytest.mark.parametrize("garbage", GARBAGE)
     def test_garbage_gives_nothing(self, portal, garbage):
-        assert passwordlinks.reset_url(garbage, NOW) is None
+        assert links.reset_url(garbage, NOW) is None
 
     @pytest.mark.parametrize("garbage", [None, 123, b"abc", ["a", "b"], {"a": 1}])
     def test_non_text_gives_nothing(self, portal, garbage):
         """A query string can give a list (repeated parameter) or a record."""
-        assert passwordlinks.reset_url(garbage, NOW) is None
+        assert links.reset_url(garbage, NOW) is None
 
     @given(st.text(max_size=300))
     def test_any_text_gives_nothing(self, portal, garbage):
-        assert passwordlinks.reset_url(garbage, NOW) is None
+        assert links.reset_url(garbage, NOW) is None
 
     @given(
         st.from_regex(
@@ -407,63 +337,7 @@ class TestGarbage:
         )
     )
     def test_token_shaped_text_gives_nothing(self, portal, garbage):
-        assert passwordlinks.reset_url(garbage, NOW) is None
-
-
-class TestPreviousVersion:
-    """Links of the previous version, stored in ``password_tokens``."""
-
-    def test_old_token_still_works(self, portal, member, old_tokens):
-        """The old lookup still leads to Plone's form; the reset key is stored."""
-        token = old_token(NOW + timedelta(days=7))
-        old_tokens[token] = (member.getId(), None)
-        url = passwordlinks.reset_url(token, SOON)
-        assert url.startswith(form_prefix(portal))
-        assert old_tokens[token] == (member.getId(), url.rsplit("/", 1)[1])
-        assert passwordlinks.reset_url(token, SOON + timedelta(hours=1)) == url
-
-    def test_old_token_expires(self, portal, member, old_tokens):
-        token = old_token(NOW + timedelta(hours=1))
-        old_tokens[token] = (member.getId(), None)
-        assert passwordlinks.reset_url(token, NOW + timedelta(hours=1)) is None
-        assert old_tokens[token] == (member.getId(), None)
-
-    def test_old_token_dies_once_the_member_logged_in(self, portal, member, old_tokens):
-        token = old_token(NOW + timedelta(days=7))
-        old_tokens[token] = (member.getId(), None)
-        log_in(portal, member)
-        assert passwordlinks.reset_url(token, SOON) is None
-
-    def test_unknown_old_token_gives_nothing(self, portal, old_tokens):
-        assert passwordlinks.reset_url(old_token(NOW + timedelta(days=1)), NOW) is None
-
-    def test_old_token_without_tree_gives_nothing(self, portal):
-        """On a storage without the old tree, old-looking tokens lead nowhere."""
-        storage = get_storage()
-        if "password_tokens" in vars(storage):
-            del storage.password_tokens
-        assert passwordlinks.reset_url(old_token(NOW + timedelta(days=1)), NOW) is None
-        assert getattr(storage, "password_tokens", None) is None
-
-    def test_sweep_forgets_only_expired_old_tokens(self, portal, member, old_tokens):
-        """Expired tokens are deleted by key range; valid ones stay."""
-        old_tokens.clear()
-        expired = old_token(NOW)
-        valid = old_token(NOW + timedelta(days=30))
-        old_tokens[expired] = (member.getId(), None)
-        old_tokens[valid] = (member.getId(), None)
-        when = NOW + timedelta(hours=1)
-        storage = get_storage()
-        assert passwordlinks.forget_expired(storage, when, dry_run=True) == 1
-        assert expired in old_tokens
-        assert passwordlinks.forget_expired(storage, when) == 1
-        assert list(old_tokens) == [valid]
-
-    def test_sweep_without_old_tree_does_nothing(self, portal):
-        """New storages have no ``password_tokens``; the sweep does not add one."""
-        storage = SimpleNamespace()
-        assert passwordlinks.forget_expired(storage, NOW) == 0
-        assert not hasattr(storage, "password_tokens")
+        assert links.reset_url(garbage, NOW) is None
 
 
 class TestView:
@@ -472,7 +346,7 @@ class TestView:
     @pytest.fixture
     def link(self, functional_portal) -> str:
         member = members.create(EMAIL, "Buyer")
-        link, _ = passwordlinks.new_link(member)
+        link, _ = links.new_link(member)
         transaction.commit()
         return link
 

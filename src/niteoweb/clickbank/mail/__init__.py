@@ -1,0 +1,1 @@
+"""The welcome mail: its text, its set-password link, its way to the MailHost."""
