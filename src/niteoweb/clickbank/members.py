@@ -110,6 +110,22 @@ def is_protected(member, settings: Settings, held: Standing | None = None) -> bo
     return bool(held.roles - _PLAIN_ROLES - {settings.member_role})
 
 
+def purchase_properties(payment) -> dict[str, str]:
+    """The member data that mirror a payment (the 2010 add-on's names).
+
+    :param payment: a :class:`~niteoweb.clickbank.storage.orders.Payment`.
+    """
+    properties = {
+        LAST_PURCHASE_ID: payment.receipt,
+        LAST_PURCHASE_TIMESTAMP: payment.time,
+    }
+    if payment.item_no:
+        properties[PRODUCT_ID] = payment.item_no
+    if payment.affiliate:
+        properties[AFFILIATE] = payment.affiliate
+    return properties
+
+
 def update_purchase(member, payment) -> bool:
     """Mirror a payment into member data, unless a newer one is there already.
 
@@ -120,16 +136,8 @@ def update_purchase(member, payment) -> bool:
     current = member.getProperty(LAST_PURCHASE_TIMESTAMP, "") or ""
     if current and _parse(current) >= payment.moment:
         return False
-    properties = {
-        LAST_PURCHASE_ID: payment.receipt,
-        LAST_PURCHASE_TIMESTAMP: payment.time,
-    }
-    if payment.item_no:
-        properties[PRODUCT_ID] = payment.item_no
-    if payment.affiliate:
-        properties[AFFILIATE] = payment.affiliate
     try:
-        member.setMemberProperties(mapping=properties)
+        member.setMemberProperties(mapping=purchase_properties(payment))
     except Exception as error:  # noqa: BLE001
         raise MemberUpdateFailedError(f"could not update member: {error}") from error
     return True

@@ -137,24 +137,11 @@ def _apply(storage, order, notification, settings, action, email, touched) -> _A
         # Kept with its order: counts as soon as a notification names the buyer.
         return _Applied("recorded", "no buyer known for this order yet")
     member = members.find(email)
-    created = False
     # Roles and groups read once, for the safety check and for the sync.
     held = members.standing(member) if member is not None else None
-    if member is None:
-        if action not in PAYMENTS:
-            return _Applied("recorded", "no member for this buyer yet", email=email)
-        try:
-            member = members.create(
-                email,
-                notification.customer.full_name,
-                {members.AFFILIATE: notification.affiliate or ""},
-            )
-        except MemberCreationFailedError as error:
-            # Deterministic (Plone refuses the data): a retry would fail again.
-            return _Applied("rejected", str(error), email=email)
-        created = True
-        notify(MemberCreatedEvent(member, notification, first))
-    elif members.is_protected(member, settings, held):
+    if member is None and action not in PAYMENTS:
+        return _Applied("recorded", "no member for this buyer yet", email=email)
+    if member is not None and members.is_protected(member, settings, held):
         logger.warning(
             "ClickBank %s %s: the buyer's account holds roles that manage the "
             "site; it was left unchanged.",
@@ -167,7 +154,19 @@ def _apply(storage, order, notification, settings, action, email, touched) -> _A
     owned = orders.buyer_orders(storage, email, order, hold=True)
     # Payments kept while the order had no buyer or no account count now too.
     payment = orders.newest_payment(owned)
-    if payment is not None:
+    created = member is None
+    if created:
+        properties = {members.AFFILIATE: notification.affiliate or ""}
+        if payment is not None:
+            properties.update(members.purchase_properties(payment))
+        try:
+            # The purchase goes in with the account: one write of its data.
+            member = members.create(email, notification.customer.full_name, properties)
+        except MemberCreationFailedError as error:
+            # Deterministic (Plone refuses the data): a retry would fail again.
+            return _Applied("rejected", str(error), email=email)
+        notify(MemberCreatedEvent(member, notification, first))
+    elif payment is not None:
         members.update_purchase(member, payment)
     access, groups = buyer_access(owned, settings)
     added, removed = members.sync(member, settings, access, groups, held)
