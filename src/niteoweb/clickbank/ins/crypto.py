@@ -54,19 +54,15 @@ def encrypt(
     if not secret:
         raise NotConfiguredError("No ClickBank secret key to encrypt with.")
     if isinstance(payload, dict):
-        plaintext = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    elif isinstance(payload, str):
-        plaintext = payload.encode("utf-8")
-    elif isinstance(payload, bytes | bytearray):
-        plaintext = bytes(payload)
-    else:
+        payload = json.dumps(payload, ensure_ascii=False)
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    if not isinstance(payload, bytes | bytearray):
         raise TypeError("payload must be a dict, a str or bytes.")
     if iv is None:
         iv = "".join(choice(_IV_ALPHABET) for _ in range(AES.block_size)).encode()
-    if len(iv) != AES.block_size:
-        raise ValueError("The IV must be 16 bytes long.")
     cipher = AES.new(derive_key(secret), AES.MODE_CBC, iv)
-    ciphertext = cipher.encrypt(pad(plaintext, AES.block_size, style="pkcs7"))
+    ciphertext = cipher.encrypt(pad(payload, AES.block_size, style="pkcs7"))
     envelope = {
         "notification": base64.b64encode(ciphertext).decode("ascii"),
         "iv": base64.b64encode(iv).decode("ascii"),
@@ -74,26 +70,23 @@ def encrypt(
     return json.dumps(envelope).encode("utf-8")
 
 
-def decrypt(
-    body: bytes, secrets: str | Sequence[str], max_size: int = MAX_BODY_SIZE
-) -> dict[str, Any]:
+def decrypt(body: bytes, secrets: str | Sequence[str]) -> dict[str, Any]:
     """Return the decrypted JSON object of a raw ClickBank POST body.
 
     :param secrets: one secret key or several, tried in order (the current key,
         then the previous one while rotating); the first that opens a JSON
         object with a ``receipt`` and a ``transactionType`` wins.
-    :raises BodyTooLargeError: for a body of more than ``max_size`` bytes.
+    :raises BodyTooLargeError: for a body of more than :data:`MAX_BODY_SIZE` bytes.
     :raises NotConfiguredError: without a non-empty secret key.
     :raises POSTVerificationFailedError: for anything else that is wrong.
     """
-    if len(body) > max_size:
+    if len(body) > MAX_BODY_SIZE:
         raise BodyTooLargeError("body too large")
-    candidates = [secrets] if isinstance(secrets, str) else list(secrets or ())
+    candidates = [secrets] if isinstance(secrets, str) else secrets or ()
     keys = [key for key in candidates if isinstance(key, str) and key.strip()]
     if not keys:
         raise NotConfiguredError("No ClickBank secret key is configured.")
     ciphertext, iv = _read_envelope(body)
-    reason = ""
     for secret in dict.fromkeys(keys):
         payload, reason = _open(secret, ciphertext, iv)
         if payload is not None:

@@ -1,7 +1,4 @@
-"""A ClickBank notification: the typed, immutable model.
-
-:func:`niteoweb.clickbank.ins.parse.parse` builds it from decrypted JSON.
-"""
+"""A ClickBank notification: the typed, immutable model that ``parse`` builds."""
 
 import re
 from dataclasses import dataclass

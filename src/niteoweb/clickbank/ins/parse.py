@@ -5,6 +5,7 @@ with what would make the notification meaningless (no receipt, type or time).
 """
 
 import re
+from dataclasses import fields
 from datetime import UTC
 from datetime import date
 from datetime import datetime
@@ -23,8 +24,6 @@ from niteoweb.clickbank.ins.model import PaymentPlan
 
 #: Deepest JSON nesting accepted in a notification (real ones have about 4).
 MAX_DEPTH = 32
-#: Years a ClickBank time may have; others are refused as garbage.
-MIN_YEAR, MAX_YEAR = 1970, 2999
 _INTEGER = re.compile(r"[+-]?\d{1,18}")
 
 
@@ -111,7 +110,7 @@ def _moment(value: Any, allow_date: bool = False) -> datetime | None:
     except ValueError:
         return None
     # Far-off years overflow date arithmetic (UTC conversion, + grace days).
-    if moment.tzinfo is None or not MIN_YEAR <= moment.year <= MAX_YEAR:
+    if moment.tzinfo is None or not 1970 <= moment.year <= 2999:
         return None
     return moment
 
@@ -197,23 +196,19 @@ def _typed(data: dict[str, Any], key: str, kind: type) -> Any:
 def _contact(customer: dict[str, Any], key: str) -> Contact:
     """Return the Contact ``customer.shipping`` or ``customer.billing``."""
     data = _typed(customer, key, dict)
-    address = _typed(data, "address", dict)
-    return Contact(
-        first_name=_text(data, "firstName"),
-        last_name=_text(data, "lastName"),
-        full_name=_text(data, "fullName"),
-        phone_number=_text(data, "phoneNumber"),
-        email=_text(data, "email"),
-        address=Address(
-            address1=_text(address, "address1"),
-            address2=_text(address, "address2"),
-            city=_text(address, "city"),
-            county=_text(address, "county"),
-            state=_text(address, "state"),
-            postal_code=_text(address, "postalCode"),
-            country=_text(address, "country"),
-        ),
-    )
+    address = Address(**_texts(_typed(data, "address", dict), Address))
+    return Contact(**_texts(data, Contact), address=address)
+
+
+def _texts(data: dict[str, Any], kind: type) -> dict[str, str]:
+    """Return the str fields of dataclass ``kind``, each read from its camelCase key."""
+    return {
+        field.name: _text(
+            data, re.sub("_(.)", lambda hump: hump[1].upper(), field.name)
+        )
+        for field in fields(kind)
+        if field.type is str
+    }
 
 
 def _line_item(data: Any) -> LineItem:

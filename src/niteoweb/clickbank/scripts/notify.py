@@ -1,12 +1,8 @@
-r"""``clickbank-notify``: send a notification encrypted the way ClickBank does.
+"""``clickbank-notify``: send a notification encrypted the way ClickBank does.
 
-Builds a realistic INS v6 notification (or reads one from a JSON file), encrypts
-it with :func:`niteoweb.clickbank.ins.crypto.encrypt` and POSTs it to a
-``@@clickbank`` URL, or prints the envelope when no URL is given. A development
-and test tool, without Plone: it never talks to ClickBank. Example::
-
-    clickbank-notify --secret MYSECRETKEY --item 1 --item 2 \
-        --url http://localhost:8080/Plone/@@clickbank
+A development and test tool, without Plone, that never talks to ClickBank: it
+builds an INS v6 notification (or reads one from a JSON file), encrypts it and
+POSTs it to a ``@@clickbank`` URL, or prints the envelope (docs/simulator.rst).
 """
 
 import argparse
@@ -32,6 +28,8 @@ KEY_VARIABLE = "CLICKBANK_SECRET_KEY"
 """Environment variable read when ``--secret`` is not given."""
 
 _SCHEMES = ("http", "https")  # the only URLs post() ever opens
+# The options that are not parameters of build_notification.
+_SENDING = ("url", "secret", "json", "print_payload", "timeout")
 _RECEIPT_ALPHABET = string.ascii_uppercase + string.digits
 
 
@@ -51,22 +49,22 @@ def build_notification(
     recurring: bool = False,
     next_payment_date: datetime | str | None = None,
     amount: float = 5.0,
-    currency: str = "USD",
     attempt_count: int = 1,
-    vendor_variables: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return a plaintext INS v6 notification shaped like ClickBank's sample.
 
     The first of ``items`` is the ``ORIGINAL`` line item, further ones are
-    ``BUMP`` items, each costing ``amount``. ``recurring`` gives every item a monthly
-    payment plan whose next payment is ``next_payment_date`` (default: 30 days
-    after the transaction). Times are RFC 3339 strings; a string is sent as given,
-    so malformed values can be tested too. ``receipt`` defaults to 8 random
-    upper-case letters and digits, like ClickBank's; ``transaction_time`` to now.
+    ``BUMP`` items, each costing ``amount``. ``recurring`` gives every item a
+    monthly payment plan whose next payment is ``next_payment_date`` (default:
+    30 days after the transaction time, which must then be valid). Times are
+    RFC 3339 strings; a string is sent as given, so malformed values can be
+    tested too. ``receipt`` defaults to 8 random upper-case letters and digits,
+    like ClickBank's; ``transaction_time`` to now.
     """
     when = transaction_time or datetime.now(UTC).replace(microsecond=0)
     if recurring and next_payment_date is None:
-        next_payment_date = _start_of(when) + timedelta(days=30)
+        start = when if isinstance(when, datetime) else parse_transaction_time(when)
+        next_payment_date = start + timedelta(days=30)
     line_items = []
     for index, item_no in enumerate(items):
         line_item = {
@@ -109,7 +107,7 @@ def build_notification(
         "totalOrderAmount": total,
         "totalTaxAmount": 0.0,
         "totalShippingAmount": 0.0,
-        "currency": currency,
+        "currency": "USD",
         "orderLanguage": language,
         "trackingCodes": [],
         "lineItems": line_items,
@@ -136,7 +134,7 @@ def build_notification(
         "hopfeed": {},
         "version": 6.0,
         "attemptCount": attempt_count,
-        "vendorVariables": dict(vendor_variables or {}),
+        "vendorVariables": {},
     }
 
 
@@ -154,24 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.url and urllib.parse.urlsplit(args.url).scheme not in _SCHEMES:
             parser.error("--url must be an http:// or https:// URL")
     except SystemExit as stop:  # argparse exits on --help and usage errors
-        return stop.code if isinstance(stop.code, int) else 2
+        return stop.code
     payload = args.json
     if payload is None:
-        payload = build_notification(
-            transaction_type=args.transaction_type,
-            receipt=args.receipt,
-            vendor=args.vendor,
-            affiliate=args.affiliate,
-            role=args.role,
-            language=args.language,
-            email=args.email,
-            first_name=args.first_name,
-            last_name=args.last_name,
-            items=args.items or ("1",),
-            transaction_time=args.transaction_time,
-            recurring=args.recurring,
-            next_payment_date=args.next_payment_date,
-        )
+        given = {key: value for key, value in vars(args).items() if key not in _SENDING}
+        payload = build_notification(**given)
     envelope = encrypt(payload, args.secret)
     if args.print_payload:
         print(json.dumps(payload, indent=2, ensure_ascii=False), file=sys.stderr)
@@ -225,42 +210,29 @@ def _time_text(value: datetime | str) -> str:
     return value if isinstance(value, str) else value.isoformat(timespec="seconds")
 
 
-def _start_of(value: datetime | str) -> datetime:
-    """Return ``value`` as a datetime; an unparsable string counts as now."""
-    if isinstance(value, datetime):
-        return value
-    try:
-        return parse_transaction_time(value)
-    except POSTVerificationFailedError:
-        return datetime.now(UTC).replace(microsecond=0)
-
-
 def _parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``clickbank-notify``."""
     parser = argparse.ArgumentParser(
         prog="clickbank-notify",
         description="Send (or print) a notification encrypted like ClickBank's. "
         f"The secret key defaults to ${KEY_VARIABLE}.",
+        # Options not given are left out, so build_notification's defaults apply.
+        argument_default=argparse.SUPPRESS,
     )
+    parser.set_defaults(url=None, json=None, print_payload=False)
     add = parser.add_argument
     add("--url", help="POST here (e.g. .../Plone/@@clickbank); else print it")
     add("--secret", default=os.environ.get(KEY_VARIABLE), help="secret key")
-    add(
-        "--type",
-        dest="transaction_type",
-        default="SALE",
-        type=str.upper,
-        metavar="TYPE",
-    )
-    add("--email", default="buyer@example.com", help="buyer email")
-    add("--first-name", default="TEST", help="buyer first name")
-    add("--last-name", default="GUY", help="buyer last name")
+    add("--type", dest="transaction_type", type=str.upper, metavar="TYPE")
+    add("--email", help="buyer email")
+    add("--first-name", help="buyer first name")
+    add("--last-name", help="buyer last name")
     add("--item", dest="items", action="append", metavar="ITEM_NO", help="repeatable")
     add("--receipt", help="receipt (default: 8 random characters)")
-    add("--vendor", default="testvendor", help="vendor nickname")
-    add("--role", default="VENDOR", type=str.upper, help="VENDOR, AFFILIATE, ...")
-    add("--language", default="EN", type=str.upper, help="order language")
-    add("--affiliate", default="", help="affiliate nickname")
+    add("--vendor", help="vendor nickname")
+    add("--role", type=str.upper, help="VENDOR, AFFILIATE, ...")
+    add("--language", type=str.upper, help="order language")
+    add("--affiliate", help="affiliate nickname")
     add("--time", dest="transaction_time", type=_zoned_time, metavar="TIME")
     add("--recurring", action="store_true", help="make the items subscriptions")
     add("--next-payment-date", metavar="TIME", help="with --recurring (30 days on)")
