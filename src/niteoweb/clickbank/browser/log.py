@@ -8,6 +8,7 @@ beyond the email is shown by the last two only.
 
 import csv
 import io
+import json
 from datetime import UTC
 from datetime import datetime
 from urllib.parse import urlencode
@@ -23,7 +24,6 @@ from niteoweb.clickbank.storage import filters
 from niteoweb.clickbank.storage import queries
 from niteoweb.clickbank.storage.log import OUTCOMES
 from niteoweb.clickbank.storage.log import NotificationRecord
-from niteoweb.clickbank.storage.orders import Entitlement
 from niteoweb.clickbank.storage.orders import for_buyer
 from niteoweb.clickbank.storage.root import read_storage
 
@@ -47,24 +47,24 @@ class LogPage(BrowserView):
     """Links and row formatting shared by the log views."""
 
     def page_url(self, view: str, **params) -> str:
-        """The URL of ``@@view`` on the site root with the non-empty ``params``."""
-        query = urlencode({k: v for k, v in params.items() if v not in ("", None)})
+        """The URL of ``@@view`` on the site root, with ``params`` as its query."""
         url = f"{self.context.absolute_url()}/@@{view}"
-        return f"{url}?{query}" if query else url
+        return f"{url}?{urlencode(params)}" if params else url
+
+    def member_url(self, email: str) -> str | None:
+        """The page of the buyer ``email``; None without an email."""
+        return self.page_url("clickbank-member", email=email) if email else None
 
     def row(self, record: NotificationRecord) -> dict:
         """A record as shown in a table: summary values, display times and links."""
-        row = queries.summary(record)
-        row["received"] = display_time(record.received)
-        row["transaction_time"] = display_time(record.transaction_time)
-        row["item_numbers"] = ", ".join(record.item_numbers)
-        row["entry_url"] = self.page_url("clickbank-log-entry", id=record.id)
-        row["member_url"] = (
-            self.page_url("clickbank-member", email=record.email)
-            if record.email
-            else None
-        )
-        return row
+        return {
+            **queries.summary(record),
+            "received": display_time(record.received),
+            "transaction_time": display_time(record.transaction_time),
+            "item_numbers": ", ".join(record.item_numbers),
+            "entry_url": self.page_url("clickbank-log-entry", id=record.id),
+            "member_url": self.member_url(record.email),
+        }
 
 
 class LogView(LogPage):
@@ -73,7 +73,6 @@ class LogView(LogPage):
     index = ViewPageTemplateFile("templates/log.pt")
     error = None
     page = None
-    query = filters.LogQuery()
 
     def __call__(self):
         form = self.request.form
@@ -105,35 +104,23 @@ class LogView(LogPage):
     @property
     def rows(self) -> list[dict]:
         """The rows of this page."""
-        return [self.row(record) for record in self.page.records] if self.page else []
+        return [self.row(record) for record in self.page.records]
 
     @property
     def csv_url(self) -> str:
         """The CSV export of every record matching the current filters."""
-        return self.page_url("clickbank-log.csv", **self.query.params())
+        return self.query.url(self.page_url("clickbank-log.csv"))
 
-    def _batch_url(self, b_start: int) -> str:
+    def batch_url(self, b_start: int | None) -> str | None:
+        """The page of the current filters starting at ``b_start``; None for None."""
+        if b_start is None:
+            return None
         size = self.page.b_size
-        return self.page_url(
-            "clickbank-log",
-            **self.query.params(),
+        return self.query.url(
+            self.page_url("clickbank-log"),
             b_start=b_start or None,
             b_size=None if size == filters.DEFAULT_PAGE_SIZE else size,
         )
-
-    @property
-    def previous_url(self) -> str | None:
-        """The page of newer records, if any."""
-        if not (self.page and self.page.has_previous):
-            return None
-        return self._batch_url(max(self.page.b_start - self.page.b_size, 0))
-
-    @property
-    def next_url(self) -> str | None:
-        """The page of older records, if any."""
-        if not (self.page and self.page.has_next):
-            return None
-        return self._batch_url(self.page.b_start + self.page.b_size)
 
     @property
     def range_text(self):
@@ -164,10 +151,11 @@ class LogCSVView(LogPage):
             return str(error)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(queries.CSV_COLUMNS)
+        writer.writerow(queries.SUMMARY_FIELDS)
         for record in queries.iter_records(read_storage(), query):
-            cells = queries.csv_cells(record)
-            writer.writerow([spreadsheet_safe(cell) for cell in cells])
+            row = queries.summary(record)
+            row["item_numbers"] = " ".join(row["item_numbers"])
+            writer.writerow(spreadsheet_safe(str(value)) for value in row.values())
         filename = f"clickbank-log-{datetime.now(UTC):%Y%m%d}.csv"
         response.setHeader("Content-Type", "text/csv; charset=utf-8")
         response.setHeader("Content-Disposition", f'attachment; filename="{filename}"')
@@ -215,12 +203,10 @@ class LogEntryView(LogPage):
     @property
     def payload(self) -> str | None:
         """The decrypted notification as indented JSON; None once it was blanked."""
-        return queries.payload_json(self.record)
-
-    @property
-    def member_url(self) -> str | None:
-        """The buyer's page, if the record names a buyer."""
-        return self.row(self.record)["member_url"]
+        payload = self.record.payload
+        if not payload:
+            return None
+        return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)
 
 
 class MemberView(LogPage):
@@ -239,7 +225,10 @@ class MemberView(LogPage):
             storage = read_storage()
             self.member = members.find(self.email)
             self.entitlement_rows = [
-                self.entitlement_row(entitlement)
+                {
+                    **queries.entitlement_summary(entitlement),
+                    "valid_until": display_time(entitlement.valid_until),
+                }
                 for entitlement in for_buyer(storage, self.email)
             ]
             self.history_rows = [
@@ -251,22 +240,3 @@ class MemberView(LogPage):
     def known(self) -> bool:
         """Whether anything is known about the buyer."""
         return bool(self.member or self.entitlement_rows or self.history_rows)
-
-    @property
-    def member_info(self) -> dict | None:
-        """The buyer's member: id, full name and the link to Plone's user page."""
-        if self.member is None:
-            return None
-        userid = self.member.getId()
-        return {
-            "id": userid,
-            "login": self.member.getUserName(),
-            "fullname": self.member.getProperty("fullname", ""),
-            "edit_url": self.page_url("user-information", userid=userid),
-        }
-
-    def entitlement_row(self, entitlement: Entitlement) -> dict:
-        """An entitlement as shown in the table."""
-        row = queries.entitlement_summary(entitlement)
-        row["valid_until"] = display_time(entitlement.valid_until)
-        return row
