@@ -73,6 +73,10 @@ class LogView(LogPage):
     index = ViewPageTemplateFile("templates/log.pt")
     error = None
     page = None
+    #: Choices of the outcome filter.
+    outcomes = (filters.ALL_OUTCOMES,) + OUTCOMES
+    #: Known transaction types, offered while typing the type filter.
+    transaction_types = sorted(TRANSACTION_TYPES)
 
     def __call__(self):
         form = self.request.form
@@ -90,16 +94,6 @@ class LogView(LogPage):
         """The value the admin typed into filter ``name``, to show it back."""
         value = self.request.form.get(name, "")
         return value if isinstance(value, str) else ""
-
-    @property
-    def outcomes(self) -> tuple[str, ...]:
-        """Choices of the outcome filter."""
-        return (filters.ALL_OUTCOMES,) + OUTCOMES
-
-    @property
-    def transaction_types(self) -> list[str]:
-        """Known transaction types, offered while typing the type filter."""
-        return sorted(TRANSACTION_TYPES)
 
     @property
     def rows(self) -> list[dict]:
@@ -167,7 +161,6 @@ class LogEntryView(LogPage):
     """``@@clickbank-log-entry?id=``: one record with its decrypted notification."""
 
     index = ViewPageTemplateFile("templates/log-entry.pt")
-    record = None
 
     def __call__(self):
         record_id = self.request.form.get("id", "")
@@ -177,11 +170,11 @@ class LogEntryView(LogPage):
         return self.index()
 
     @property
-    def fields(self) -> list[tuple[str, str]]:
+    def fields(self) -> list[tuple]:
         """``(label, value)`` of every stored field of the record."""
         record = self.record
         return [
-            (_("Record id"), str(record.id)),
+            (_("Record id"), record.id),
             (_("Received"), display_time(record.received)),
             (_("Transaction time"), display_time(record.transaction_time)),
             (_("Transaction type"), record.transaction_type),
@@ -190,10 +183,7 @@ class LogEntryView(LogPage):
             (_("Vendor"), record.vendor),
             (_("Role"), record.role),
             (_("Item numbers"), ", ".join(record.item_numbers)),
-            (
-                _("Attempt"),
-                "" if record.attempt_count is None else str(record.attempt_count),
-            ),
+            (_("Attempt"), record.attempt_count),  # None is shown empty
             (_("Buyer email"), record.email),
             (_("Outcome"), record.outcome),
             (_("Detail"), record.detail),

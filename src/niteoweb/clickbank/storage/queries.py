@@ -6,6 +6,7 @@ buyer's orders or of that order instead, a date range is a range of ids.
 """
 
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -99,16 +100,11 @@ def newest(storage: ClickBankStorage, limit: int = 50) -> list[NotificationRecor
 
 def _newest_first(ids, low: int, high: int) -> Iterator[int]:
     """Keys of a BTree or TreeSet within ``[low, high]``, newest first, lazily."""
-    key = high
-    while key >= low:
-        try:
-            key = ids.maxKey(key)
-        except ValueError:  # no key at or below ``key``
-            return
-        if key < low:
-            return
-        yield key
-        key -= 1
+    with suppress(ValueError):  # no key is left at or below ``key``
+        key = ids.maxKey(high)
+        while key >= low:
+            yield key
+            key = ids.maxKey(key - 1)
 
 
 def _candidates(storage: ClickBankStorage, query: LogQuery):
