@@ -1,9 +1,6 @@
 """The transaction log in Classic UI, for site managers.
 
-``@@clickbank-log`` (a filtered, paged table), ``@@clickbank-log.csv`` (the same
-filters, every matching row), ``@@clickbank-log-entry`` (one record with its
-decrypted notification) and ``@@clickbank-member`` (one buyer). Customer data
-beyond the email is shown by the last two only.
+Customer data beyond the email is shown only on one record's and one buyer's page.
 """
 
 import csv
@@ -33,9 +30,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def display_time(value: datetime | None) -> str:
     """A time as ``YYYY-MM-DD HH:MM:SS UTC``; "" for None."""
-    if value is None:
-        return ""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
 
 
 def spreadsheet_safe(value: str) -> str:

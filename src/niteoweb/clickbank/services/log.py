@@ -1,11 +1,8 @@
 """REST services over the notification log, for site managers.
 
-``GET @clickbank-log`` (a filtered page of the log, without payloads),
-``GET @clickbank-log/<id>`` (one record with its decrypted notification) and
-``GET @clickbank-member?email=`` or ``@clickbank-member/<email>`` (one buyer).
-Bad input is answered ``400``, an unknown record or buyer ``404``, both as
-``{"error": {"type": ..., "message": ...}}``: raising ``BadRequest`` or
-``NotFound`` would make plone.rest answer with another body.
+Bad input is answered 400, an unknown record or buyer 404, with the body
+``{"error": {"type": ..., "message": ...}}``: returned, not raised, since
+plone.rest renders a raised ``BadRequest`` or ``NotFound`` in another shape.
 """
 
 from urllib.parse import urlencode

@@ -112,11 +112,9 @@ def parse_query(form: Mapping) -> LogQuery:
     if transaction_type and not _TRANSACTION_TYPE.fullmatch(transaction_type):
         raise InvalidLogQuery("'type' must be a ClickBank transaction type.")
     outcome = _value(form, "outcome").lower()
-    if outcome == ALL_OUTCOMES:
-        outcome = ""
-    if outcome and outcome not in OUTCOMES:
-        choices = ", ".join((ALL_OUTCOMES,) + OUTCOMES)
-        raise InvalidLogQuery(f"'outcome' must be one of: {choices}.")
+    choices = (ALL_OUTCOMES,) + OUTCOMES
+    if outcome and outcome not in choices:
+        raise InvalidLogQuery(f"'outcome' must be one of: {', '.join(choices)}.")
     email = normalize_email(_value(form, "email"))
     receipt = _value(form, "receipt").upper()
     if len(email) > 254 or len(receipt) > 64:
@@ -125,7 +123,7 @@ def parse_query(form: Mapping) -> LogQuery:
         email=email,
         receipt=receipt,
         transaction_type=transaction_type,
-        outcome=outcome,
+        outcome="" if outcome == ALL_OUTCOMES else outcome,
         start=_day(form, "from"),
         end=_day(form, "to"),
     )

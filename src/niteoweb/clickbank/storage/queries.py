@@ -8,7 +8,6 @@ buyer's orders or of that order instead, a date range is a range of ids.
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import islice
 
 from BTrees.LLBTree import LLTreeSet
@@ -139,8 +138,7 @@ def _matching_ids(storage: ClickBankStorage, query: LogQuery) -> Iterator[int]:
 def count(storage: ClickBankStorage, query: LogQuery) -> int | None:
     """The number of records matching ``query``; None if only a scan could tell.
 
-    That is a type, outcome or rebill filter without an email or receipt filter.
-    Without such filters only ids are counted, no record is read.
+    Without a type, outcome or rebill filter only ids are counted, no record is read.
     """
     ids = _candidates(storage, query)
     if _scans(query):
@@ -183,27 +181,24 @@ def get_record(storage: ClickBankStorage, record_id) -> NotificationRecord | Non
     return storage.records.get(int(text))
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def summary(record: NotificationRecord) -> dict:
     """A record as JSON-ready values (:data:`SUMMARY_FIELDS`), without the payload."""
     values = {name: getattr(record, name) for name in SUMMARY_FIELDS}
-    values["received"] = _iso(record.received)
-    values["transaction_time"] = _iso(record.transaction_time)
+    values["received"] = record.received.isoformat()
+    values["transaction_time"] = record.transaction_time.isoformat()
     values["item_numbers"] = list(record.item_numbers)
     return values
 
 
 def entitlement_summary(entitlement: Entitlement) -> dict:
     """An entitlement as JSON-ready values."""
+    valid_until = entitlement.valid_until
     return {
         "receipt": entitlement.original_receipt,
         "item_no": entitlement.item_no,
         "product_title": entitlement.product_title,
         "state": entitlement.state,
-        "valid_until": _iso(entitlement.valid_until),
+        "valid_until": valid_until and valid_until.isoformat(),
         "recurring": bool(entitlement.recurring),
         "grants_access": entitlement.grants_access,
     }
