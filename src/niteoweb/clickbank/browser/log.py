@@ -74,10 +74,9 @@ class LogView(LogPage):
     transaction_types = sorted(TRANSACTION_TYPES)
 
     def __call__(self):
-        form = self.request.form
         try:
-            self.query = filters.parse_query(form)
-            b_start, b_size = filters.parse_batch(form)
+            self.query = filters.parse_query(self.request.form)
+            b_start, b_size = filters.parse_batch(self.request.form)
         except filters.InvalidLogQuery as error:
             self.error = str(error)
             self.request.response.setStatus(400)

@@ -63,10 +63,9 @@ class LogGet(TraversingService):
             return self.error(404, "NotFound", "No such ClickBank log resource.")
         if self.params:
             return self.reply_record(self.params[0])
-        form = self.request.form
         try:
-            query = filters.parse_query(form)
-            b_start, b_size = filters.parse_batch(form)
+            query = filters.parse_query(self.request.form)
+            b_start, b_size = filters.parse_batch(self.request.form)
         except filters.InvalidLogQuery as error:
             return self.error(400, "BadRequest", str(error))
         page = queries.search(read_storage(), query, b_start, b_size)
