@@ -1,13 +1,11 @@
 """The transaction log in Classic UI, for site managers.
 
-``@@clickbank-log`` (a filtered, paged table), ``@@clickbank-log.csv`` (the same
-filters, every matching row), ``@@clickbank-log-entry`` (one record with its
-decrypted notification) and ``@@clickbank-member`` (one buyer). Customer data
-beyond the email is shown by the last two only.
+Customer data beyond the email is shown only on one record's and one buyer's page.
 """
 
 import csv
 import io
+import json
 from datetime import UTC
 from datetime import datetime
 from urllib.parse import urlencode
@@ -23,7 +21,6 @@ from niteoweb.clickbank.storage import filters
 from niteoweb.clickbank.storage import queries
 from niteoweb.clickbank.storage.log import OUTCOMES
 from niteoweb.clickbank.storage.log import NotificationRecord
-from niteoweb.clickbank.storage.orders import Entitlement
 from niteoweb.clickbank.storage.orders import for_buyer
 from niteoweb.clickbank.storage.root import read_storage
 
@@ -33,9 +30,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def display_time(value: datetime | None) -> str:
     """A time as ``YYYY-MM-DD HH:MM:SS UTC``; "" for None."""
-    if value is None:
-        return ""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
 
 
 def spreadsheet_safe(value: str) -> str:
@@ -47,24 +42,24 @@ class LogPage(BrowserView):
     """Links and row formatting shared by the log views."""
 
     def page_url(self, view: str, **params) -> str:
-        """The URL of ``@@view`` on the site root with the non-empty ``params``."""
-        query = urlencode({k: v for k, v in params.items() if v not in ("", None)})
+        """The URL of ``@@view`` on the site root, with ``params`` as its query."""
         url = f"{self.context.absolute_url()}/@@{view}"
-        return f"{url}?{query}" if query else url
+        return f"{url}?{urlencode(params)}" if params else url
+
+    def member_url(self, email: str) -> str | None:
+        """The page of the buyer ``email``; None without an email."""
+        return self.page_url("clickbank-member", email=email) if email else None
 
     def row(self, record: NotificationRecord) -> dict:
         """A record as shown in a table: summary values, display times and links."""
-        row = queries.summary(record)
-        row["received"] = display_time(record.received)
-        row["transaction_time"] = display_time(record.transaction_time)
-        row["item_numbers"] = ", ".join(record.item_numbers)
-        row["entry_url"] = self.page_url("clickbank-log-entry", id=record.id)
-        row["member_url"] = (
-            self.page_url("clickbank-member", email=record.email)
-            if record.email
-            else None
-        )
-        return row
+        return {
+            **queries.summary(record),
+            "received": display_time(record.received),
+            "transaction_time": display_time(record.transaction_time),
+            "item_numbers": ", ".join(record.item_numbers),
+            "entry_url": self.page_url("clickbank-log-entry", id=record.id),
+            "member_url": self.member_url(record.email),
+        }
 
 
 class LogView(LogPage):
@@ -73,13 +68,15 @@ class LogView(LogPage):
     index = ViewPageTemplateFile("templates/log.pt")
     error = None
     page = None
-    query = filters.LogQuery()
+    #: Choices of the outcome filter.
+    outcomes = (filters.ALL_OUTCOMES,) + OUTCOMES
+    #: Known transaction types, offered while typing the type filter.
+    transaction_types = sorted(TRANSACTION_TYPES)
 
     def __call__(self):
-        form = self.request.form
         try:
-            self.query = filters.parse_query(form)
-            b_start, b_size = filters.parse_batch(form)
+            self.query = filters.parse_query(self.request.form)
+            b_start, b_size = filters.parse_batch(self.request.form)
         except filters.InvalidLogQuery as error:
             self.error = str(error)
             self.request.response.setStatus(400)
@@ -93,47 +90,25 @@ class LogView(LogPage):
         return value if isinstance(value, str) else ""
 
     @property
-    def outcomes(self) -> tuple[str, ...]:
-        """Choices of the outcome filter."""
-        return (filters.ALL_OUTCOMES,) + OUTCOMES
-
-    @property
-    def transaction_types(self) -> list[str]:
-        """Known transaction types, offered while typing the type filter."""
-        return sorted(TRANSACTION_TYPES)
-
-    @property
     def rows(self) -> list[dict]:
         """The rows of this page."""
-        return [self.row(record) for record in self.page.records] if self.page else []
+        return [self.row(record) for record in self.page.records]
 
     @property
     def csv_url(self) -> str:
         """The CSV export of every record matching the current filters."""
-        return self.page_url("clickbank-log.csv", **self.query.params())
+        return self.query.url(self.page_url("clickbank-log.csv"))
 
-    def _batch_url(self, b_start: int) -> str:
+    def batch_url(self, b_start: int | None) -> str | None:
+        """The page of the current filters starting at ``b_start``; None for None."""
+        if b_start is None:
+            return None
         size = self.page.b_size
-        return self.page_url(
-            "clickbank-log",
-            **self.query.params(),
+        return self.query.url(
+            self.page_url("clickbank-log"),
             b_start=b_start or None,
             b_size=None if size == filters.DEFAULT_PAGE_SIZE else size,
         )
-
-    @property
-    def previous_url(self) -> str | None:
-        """The page of newer records, if any."""
-        if not (self.page and self.page.has_previous):
-            return None
-        return self._batch_url(max(self.page.b_start - self.page.b_size, 0))
-
-    @property
-    def next_url(self) -> str | None:
-        """The page of older records, if any."""
-        if not (self.page and self.page.has_next):
-            return None
-        return self._batch_url(self.page.b_start + self.page.b_size)
 
     @property
     def range_text(self):
@@ -164,10 +139,11 @@ class LogCSVView(LogPage):
             return str(error)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(queries.CSV_COLUMNS)
+        writer.writerow(queries.SUMMARY_FIELDS)
         for record in queries.iter_records(read_storage(), query):
-            cells = queries.csv_cells(record)
-            writer.writerow([spreadsheet_safe(cell) for cell in cells])
+            row = queries.summary(record)
+            row["item_numbers"] = " ".join(row["item_numbers"])
+            writer.writerow(spreadsheet_safe(str(value)) for value in row.values())
         filename = f"clickbank-log-{datetime.now(UTC):%Y%m%d}.csv"
         response.setHeader("Content-Type", "text/csv; charset=utf-8")
         response.setHeader("Content-Disposition", f'attachment; filename="{filename}"')
@@ -179,7 +155,6 @@ class LogEntryView(LogPage):
     """``@@clickbank-log-entry?id=``: one record with its decrypted notification."""
 
     index = ViewPageTemplateFile("templates/log-entry.pt")
-    record = None
 
     def __call__(self):
         record_id = self.request.form.get("id", "")
@@ -189,11 +164,11 @@ class LogEntryView(LogPage):
         return self.index()
 
     @property
-    def fields(self) -> list[tuple[str, str]]:
+    def fields(self) -> list[tuple]:
         """``(label, value)`` of every stored field of the record."""
         record = self.record
         return [
-            (_("Record id"), str(record.id)),
+            (_("Record id"), record.id),
             (_("Received"), display_time(record.received)),
             (_("Transaction time"), display_time(record.transaction_time)),
             (_("Transaction type"), record.transaction_type),
@@ -202,10 +177,7 @@ class LogEntryView(LogPage):
             (_("Vendor"), record.vendor),
             (_("Role"), record.role),
             (_("Item numbers"), ", ".join(record.item_numbers)),
-            (
-                _("Attempt"),
-                "" if record.attempt_count is None else str(record.attempt_count),
-            ),
+            (_("Attempt"), record.attempt_count),  # None is shown empty
             (_("Buyer email"), record.email),
             (_("Outcome"), record.outcome),
             (_("Detail"), record.detail),
@@ -215,12 +187,10 @@ class LogEntryView(LogPage):
     @property
     def payload(self) -> str | None:
         """The decrypted notification as indented JSON; None once it was blanked."""
-        return queries.payload_json(self.record)
-
-    @property
-    def member_url(self) -> str | None:
-        """The buyer's page, if the record names a buyer."""
-        return self.row(self.record)["member_url"]
+        payload = self.record.payload
+        if not payload:
+            return None
+        return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)
 
 
 class MemberView(LogPage):
@@ -239,7 +209,10 @@ class MemberView(LogPage):
             storage = read_storage()
             self.member = members.find(self.email)
             self.entitlement_rows = [
-                self.entitlement_row(entitlement)
+                {
+                    **queries.entitlement_summary(entitlement),
+                    "valid_until": display_time(entitlement.valid_until),
+                }
                 for entitlement in for_buyer(storage, self.email)
             ]
             self.history_rows = [
@@ -251,22 +224,3 @@ class MemberView(LogPage):
     def known(self) -> bool:
         """Whether anything is known about the buyer."""
         return bool(self.member or self.entitlement_rows or self.history_rows)
-
-    @property
-    def member_info(self) -> dict | None:
-        """The buyer's member: id, full name and the link to Plone's user page."""
-        if self.member is None:
-            return None
-        userid = self.member.getId()
-        return {
-            "id": userid,
-            "login": self.member.getUserName(),
-            "fullname": self.member.getProperty("fullname", ""),
-            "edit_url": self.page_url("user-information", userid=userid),
-        }
-
-    def entitlement_row(self, entitlement: Entitlement) -> dict:
-        """An entitlement as shown in the table."""
-        row = queries.entitlement_summary(entitlement)
-        row["valid_until"] = display_time(entitlement.valid_until)
-        return row

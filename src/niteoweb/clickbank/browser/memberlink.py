@@ -11,34 +11,25 @@ from plone.app.layout.viewlets.common import ViewletBase
 from Products.Five.browser.pagetemplatefile import ViewPageTemplateFile
 
 from niteoweb.clickbank.members import normalize_email
-from niteoweb.clickbank.storage.root import get_storage
-
-USER_PAGE = "user-information"
+from niteoweb.clickbank.storage.root import read_storage
 
 
 class BuyerLinkViewlet(ViewletBase):
     """Link to ``@@clickbank-member`` for the member shown on the user page."""
 
     index = ViewPageTemplateFile("templates/memberlink.pt")
+    url = None
 
     def update(self):
         """Find the email of the member shown, if the add-on knows it."""
         super().update()
-        self.url = None
-        if getattr(self.view, "__name__", None) != USER_PAGE:
-            return
         userid = self.request.form.get("userid")
-        member = api.user.get(userid=userid) if userid else None
+        if getattr(self.view, "__name__", None) != "user-information" or not userid:
+            return
+        member = api.user.get(userid=userid)
         if member is None:
             return
         email = normalize_email(member.getProperty("email"))
-        storage = get_storage(create=False)
-        if not email or storage is None:
-            return
-        if email in storage.buyers:
+        if email in read_storage().buyers:
             query = urlencode({"email": email})
             self.url = f"{self.site_url}/@@clickbank-member?{query}"
-
-    def render(self):
-        """The link, or nothing."""
-        return self.index() if self.url else ""

@@ -1,10 +1,8 @@
 """REST services over the notification log, for site managers.
 
-``GET @clickbank-log`` (a filtered page of the log, without payloads),
-``GET @clickbank-log/<id>`` (one record with its decrypted notification) and
-``GET @clickbank-member?email=`` or ``@clickbank-member/<email>`` (one buyer).
-Bad input is answered ``400``, an unknown record or buyer ``404``, both as
-``{"error": {"type": ..., "message": ...}}``.
+Bad input is answered 400, an unknown record or buyer 404, with the body
+``{"error": {"type": ..., "message": ...}}``: returned, not raised, since
+plone.rest renders a raised ``BadRequest`` or ``NotFound`` in another shape.
 """
 
 from urllib.parse import urlencode
@@ -20,11 +18,6 @@ from niteoweb.clickbank.storage import queries
 from niteoweb.clickbank.storage.log import NotificationRecord
 from niteoweb.clickbank.storage.orders import for_buyer
 from niteoweb.clickbank.storage.root import read_storage
-
-
-def _url(base: str, params: dict) -> str:
-    query = urlencode({k: v for k, v in params.items() if v not in ("", None)})
-    return f"{base}?{query}" if query else base
 
 
 @implementer(IPublishTraverse)
@@ -53,13 +46,10 @@ class TraversingService(Service):
         """The URL of this service on the site root, without parameters."""
         return f"{self.context.absolute_url()}/{self.service_name}"
 
-    def record_url(self, record: NotificationRecord) -> str:
-        """The URL of ``GET @clickbank-log/<id>``."""
-        return f"{self.context.absolute_url()}/{LogGet.service_name}/{record.id}"
-
     def record_item(self, record: NotificationRecord) -> dict:
         """A record as listed: its summary and the URL of its detail."""
-        return {"@id": self.record_url(record), **queries.summary(record)}
+        url = f"{self.context.absolute_url()}/{LogGet.service_name}/{record.id}"
+        return {"@id": url, **queries.summary(record)}
 
 
 class LogGet(TraversingService):
@@ -73,18 +63,18 @@ class LogGet(TraversingService):
             return self.error(404, "NotFound", "No such ClickBank log resource.")
         if self.params:
             return self.reply_record(self.params[0])
-        form = self.request.form
         try:
-            query = filters.parse_query(form)
-            b_start, b_size = filters.parse_batch(form)
+            query = filters.parse_query(self.request.form)
+            b_start, b_size = filters.parse_batch(self.request.form)
         except filters.InvalidLogQuery as error:
             return self.error(400, "BadRequest", str(error))
         page = queries.search(read_storage(), query, b_start, b_size)
+        batching = self.batching(query, page)
         return {
-            "@id": self.batch_url(query, page.b_start, page.b_size),
+            "@id": batching["@id"],
             "items_total": page.total,
             "items": [self.record_item(record) for record in page.records],
-            "batching": self.batching(query, page),
+            "batching": batching,
         }
 
     def reply_record(self, record_id: str) -> dict:
@@ -102,27 +92,22 @@ class LogGet(TraversingService):
             "payload": record.payload or None,
         }
 
-    def batch_url(self, query: filters.LogQuery, b_start: int, b_size: int) -> str:
-        """The URL of the page of ``query`` that starts at ``b_start``."""
-        return _url(
-            self.service_url, {**query.params(), "b_start": b_start, "b_size": b_size}
-        )
-
     def batching(self, query: filters.LogQuery, page: queries.Page) -> dict:
-        """Links to the first, previous, next and (when known) last page."""
+        """Links to this, the first, previous, next and (when known) last page."""
         size = page.b_size
-        links = {
-            "@id": self.batch_url(query, page.b_start, size),
-            "first": self.batch_url(query, 0, size),
+        last = None if page.total is None else max(page.total - 1, 0) // size * size
+        starts = {
+            "@id": page.b_start,
+            "first": 0,
+            "prev": page.previous_start,
+            "next": page.next_start,
+            "last": last,
         }
-        if page.has_previous:
-            links["prev"] = self.batch_url(query, max(page.b_start - size, 0), size)
-        if page.has_next:
-            links["next"] = self.batch_url(query, page.b_start + size, size)
-        if page.total is not None:
-            last = max(page.total - 1, 0) // size * size
-            links["last"] = self.batch_url(query, last, size)
-        return links
+        return {
+            name: query.url(self.service_url, b_start=start, b_size=size)
+            for name, start in starts.items()
+            if start is not None
+        }
 
 
 class MemberGet(TraversingService):
@@ -135,9 +120,9 @@ class MemberGet(TraversingService):
         if len(self.params) > 1:
             return self.error(404, "NotFound", "No such ClickBank buyer resource.")
         email = self.params[0] if self.params else self.request.form.get("email", "")
-        if not isinstance(email, str) or not members.normalize_email(email):
+        email = members.normalize_email(email if isinstance(email, str) else "")
+        if not email:
             return self.error(400, "BadRequest", "Give the buyer's email address.")
-        email = members.normalize_email(email)
         storage = read_storage()
         member = members.find(email)
         owned = for_buyer(storage, email)
@@ -145,7 +130,7 @@ class MemberGet(TraversingService):
         if member is None and not owned and not history:
             return self.error(404, "NotFound", "Nothing is known about this buyer.")
         return {
-            "@id": _url(self.service_url, {"email": email}),
+            "@id": f"{self.service_url}?{urlencode({'email': email})}",
             "email": email,
             "member": self.member_item(member),
             "entitlements": [queries.entitlement_summary(e) for e in owned],

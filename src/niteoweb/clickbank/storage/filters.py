@@ -5,11 +5,13 @@ Shared by the log views and the REST services; :mod:`.queries` reads the log.
 
 import re
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from niteoweb.clickbank.ins.model import original_receipt
 from niteoweb.clickbank.members import normalize_email
@@ -64,8 +66,8 @@ class LogQuery:
         """The original receipt of the ``receipt`` filter."""
         return original_receipt(self.receipt)
 
-    def params(self) -> dict[str, str]:
-        """The filters as request parameters, for links; empty ones are left out."""
+    def url(self, base: str, **params) -> str:
+        """``base`` with the filters and ``params`` as query; empty ones left out."""
         params = {
             "email": self.email,
             "receipt": self.receipt,
@@ -73,8 +75,10 @@ class LogQuery:
             "outcome": self.outcome,
             "from": self.start.isoformat() if self.start else "",
             "to": self.end.isoformat() if self.end else "",
+            **params,
         }
-        return {name: value for name, value in params.items() if value}
+        query = urlencode({k: v for k, v in params.items() if v not in ("", None)})
+        return f"{base}?{query}" if query else base
 
 
 def _value(form: Mapping, name: str) -> str:
@@ -90,12 +94,10 @@ def _day(form: Mapping, name: str) -> date | None:
     text = _value(form, name)
     if not text:
         return None
-    try:
-        if not _DATE.fullmatch(text):
-            raise ValueError(text)
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidLogQuery(f"'{name}' must be a date written as YYYY-MM-DD.")
+    if _DATE.fullmatch(text):
+        with suppress(ValueError):  # e.g. 2026-02-30
+            return date.fromisoformat(text)
+    raise InvalidLogQuery(f"'{name}' must be a date written as YYYY-MM-DD.")
 
 
 def parse_query(form: Mapping) -> LogQuery:
@@ -110,11 +112,9 @@ def parse_query(form: Mapping) -> LogQuery:
     if transaction_type and not _TRANSACTION_TYPE.fullmatch(transaction_type):
         raise InvalidLogQuery("'type' must be a ClickBank transaction type.")
     outcome = _value(form, "outcome").lower()
-    if outcome == ALL_OUTCOMES:
-        outcome = ""
-    if outcome and outcome not in OUTCOMES:
-        choices = ", ".join((ALL_OUTCOMES,) + OUTCOMES)
-        raise InvalidLogQuery(f"'outcome' must be one of: {choices}.")
+    choices = (ALL_OUTCOMES,) + OUTCOMES
+    if outcome and outcome not in choices:
+        raise InvalidLogQuery(f"'outcome' must be one of: {', '.join(choices)}.")
     email = normalize_email(_value(form, "email"))
     receipt = _value(form, "receipt").upper()
     if len(email) > 254 or len(receipt) > 64:
@@ -123,7 +123,7 @@ def parse_query(form: Mapping) -> LogQuery:
         email=email,
         receipt=receipt,
         transaction_type=transaction_type,
-        outcome=outcome,
+        outcome="" if outcome == ALL_OUTCOMES else outcome,
         start=_day(form, "from"),
         end=_day(form, "to"),
     )
@@ -141,14 +141,12 @@ def _number(form: Mapping, name: str, default: int, low: int, high: int) -> int:
     return int(text)
 
 
-def parse_batch(
-    form: Mapping, default_size: int = DEFAULT_PAGE_SIZE
-) -> tuple[int, int]:
+def parse_batch(form: Mapping) -> tuple[int, int]:
     """``(b_start, b_size)`` of a request form; ``page`` (from 1) sets ``b_start``.
 
     :raises InvalidLogQuery: a bad value.
     """
-    b_size = _number(form, "b_size", default_size, 1, MAX_PAGE_SIZE)
+    b_size = _number(form, "b_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     page = _number(form, "page", 0, 1, 10**6)
     b_start = _number(form, "b_start", (page - 1) * b_size if page else 0, 0, 10**9)
     return b_start, b_size

@@ -1,16 +1,13 @@
 """Read the notification log: pages, one buyer's or order's records, JSON values.
 
-A page is found by walking record ids newest first and stopping when it is full;
-the log is never loaded as a whole. An email or receipt filter walks the record
-ids of that buyer's orders or of that order (:func:`record_ids`) instead of the
-log. A date range is a range of record ids (see
-:func:`niteoweb.clickbank.storage.log.first_record_id`).
+A page walks record ids newest first and stops when it is full; the log is
+never loaded as a whole. An email or receipt filter walks the ids of that
+buyer's orders or of that order instead, a date range is a range of ids.
 """
 
-import json
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import islice
 
 from BTrees.LLBTree import LLTreeSet
@@ -24,8 +21,8 @@ from niteoweb.clickbank.storage.orders import buyer_orders
 from niteoweb.clickbank.storage.orders import get_order
 from niteoweb.clickbank.storage.root import ClickBankStorage
 
-#: Columns of the CSV export, in order.
-CSV_COLUMNS = (
+#: The fields of a listed record, in order: the REST items and the CSV columns.
+SUMMARY_FIELDS = (
     "id",
     "received",
     "transaction_time",
@@ -54,34 +51,35 @@ class Page:
     has_next: bool
 
     @property
-    def has_previous(self) -> bool:
-        """Whether there are newer records before this page."""
-        return self.b_start > 0
+    def previous_start(self) -> int | None:
+        """``b_start`` of the page of newer records; None on the first page."""
+        return max(self.b_start - self.b_size, 0) if self.b_start else None
+
+    @property
+    def next_start(self) -> int | None:
+        """``b_start`` of the page of older records; None on the last page."""
+        return self.b_start + self.b_size if self.has_next else None
 
 
-def record_ids(storage: ClickBankStorage, email="", receipt="") -> LLTreeSet | None:
-    """Ids of the records of a buyer and/or an original receipt; None if unknown.
+def record_ids(storage: ClickBankStorage, email="", receipt="") -> LLTreeSet:
+    """Ids of the records of a buyer and/or an original receipt.
 
-    A buyer's records are those of their orders. The set is built in memory
-    (never stored); an order has a few dozen records, a buyer a few orders.
+    Built in memory (never stored): an order has a few dozen records, a buyer
+    a few orders.
     """
     if email:
-        owned = {order.receipt: order for order in buyer_orders(storage, email)}
-        if receipt:
-            owned = {receipt: owned[receipt]} if receipt in owned else {}
+        owned = [o for o in buyer_orders(storage, email) if receipt in ("", o.receipt)]
     else:
-        order = get_order(storage, receipt)
-        owned = {receipt: order} if order is not None else {}
-    if not owned:
-        return None
+        owned = [get_order(storage, receipt)]
     ids = LLTreeSet()
-    for order in owned.values():
-        ids.update(order.seen.values())
+    for order in owned:
+        if order is not None:
+            ids.update(order.seen.values())
     return ids
 
 
 def _records(storage: ClickBankStorage, ids) -> list[NotificationRecord]:
-    return [storage.records[i] for i in reversed(list(ids or ()))]
+    return [storage.records[i] for i in reversed(list(ids))]
 
 
 def history(storage: ClickBankStorage, email: str) -> list[NotificationRecord]:
@@ -96,25 +94,20 @@ def for_receipt(storage: ClickBankStorage, receipt: str) -> list[NotificationRec
 
 def newest(storage: ClickBankStorage, limit: int = 50) -> list[NotificationRecord]:
     """The ``limit`` most recent records, newest first."""
-    return [storage.records[i] for i in islice(reversed(storage.records.keys()), limit)]
+    return list(islice(iter_records(storage, LogQuery()), limit))
 
 
 def _newest_first(ids, low: int, high: int) -> Iterator[int]:
     """Keys of a BTree or TreeSet within ``[low, high]``, newest first, lazily."""
-    key = high
-    while key >= low:
-        try:
-            key = ids.maxKey(key)
-        except ValueError:  # no key at or below ``key``
-            return
-        if key < low:
-            return
-        yield key
-        key -= 1
+    with suppress(ValueError):  # no key is left at or below ``key``
+        key = ids.maxKey(high)
+        while key >= low:
+            yield key
+            key = ids.maxKey(key - 1)
 
 
 def _candidates(storage: ClickBankStorage, query: LogQuery):
-    """The ids to walk: the whole log, or those of a buyer or an order; or None."""
+    """The ids to walk: the whole log, or those of a buyer or an order."""
     if not (query.email or query.receipt):
         return storage.records
     receipt = query.original_receipt if query.receipt else ""
@@ -136,10 +129,7 @@ def _matches(query: LogQuery, record: NotificationRecord) -> bool:
 
 
 def _matching_ids(storage: ClickBankStorage, query: LogQuery) -> Iterator[int]:
-    ids = _candidates(storage, query)
-    if ids is None:
-        return iter(())
-    matching = _newest_first(ids, *query.id_range)
+    matching = _newest_first(_candidates(storage, query), *query.id_range)
     if _scans(query):
         matching = (i for i in matching if _matches(query, storage.records[i]))
     return matching
@@ -148,16 +138,13 @@ def _matching_ids(storage: ClickBankStorage, query: LogQuery) -> Iterator[int]:
 def count(storage: ClickBankStorage, query: LogQuery) -> int | None:
     """The number of records matching ``query``; None if only a scan could tell.
 
-    That is a type, outcome or rebill filter without an email or receipt filter.
-    Without such filters only ids are counted, no record is read.
+    Without a type, outcome or rebill filter only ids are counted, no record is read.
     """
     ids = _candidates(storage, query)
-    if ids is None:
-        return 0
     if _scans(query):
-        return (
-            None if ids is storage.records else len(list(_matching_ids(storage, query)))
-        )
+        if ids is storage.records:
+            return None
+        return sum(1 for _ in _matching_ids(storage, query))
     if ids is storage.records and query.id_range == (0, HIGHEST_ID):
         return storage.record_count()
     return len(ids.keys(*query.id_range))
@@ -183,8 +170,7 @@ def iter_records(
     storage: ClickBankStorage, query: LogQuery
 ) -> Iterator[NotificationRecord]:
     """Every record matching ``query``, newest first, one at a time."""
-    for record_id in _matching_ids(storage, query):
-        yield storage.records[record_id]
+    return (storage.records[i] for i in _matching_ids(storage, query))
 
 
 def get_record(storage: ClickBankStorage, record_id) -> NotificationRecord | None:
@@ -195,50 +181,24 @@ def get_record(storage: ClickBankStorage, record_id) -> NotificationRecord | Non
     return storage.records.get(int(text))
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def summary(record: NotificationRecord) -> dict:
-    """A record as JSON-ready values, without the decrypted payload."""
-    return {
-        "id": record.id,
-        "received": _iso(record.received),
-        "transaction_time": _iso(record.transaction_time),
-        "transaction_type": record.transaction_type,
-        "receipt": record.receipt,
-        "original_receipt": record.original_receipt,
-        "email": record.email,
-        "item_numbers": list(record.item_numbers),
-        "outcome": record.outcome,
-        "detail": record.detail,
-    }
-
-
-def csv_cells(record: NotificationRecord) -> list[str]:
-    """One CSV row of ``record``, as text in :data:`CSV_COLUMNS` order."""
-    values = summary(record)
-    values["item_numbers"] = " ".join(values["item_numbers"])
-    return ["" if values[c] is None else str(values[c]) for c in CSV_COLUMNS]
-
-
-def payload_json(record: NotificationRecord) -> str | None:
-    """The decrypted notification, pretty-printed; None once retention blanked it."""
-    if not record.payload:
-        return None
-    return json.dumps(
-        record.payload, indent=2, sort_keys=True, ensure_ascii=False, default=str
-    )
+    """A record as JSON-ready values (:data:`SUMMARY_FIELDS`), without the payload."""
+    values = {name: getattr(record, name) for name in SUMMARY_FIELDS}
+    values["received"] = record.received.isoformat()
+    values["transaction_time"] = record.transaction_time.isoformat()
+    values["item_numbers"] = list(record.item_numbers)
+    return values
 
 
 def entitlement_summary(entitlement: Entitlement) -> dict:
     """An entitlement as JSON-ready values."""
+    valid_until = entitlement.valid_until
     return {
         "receipt": entitlement.original_receipt,
         "item_no": entitlement.item_no,
         "product_title": entitlement.product_title,
         "state": entitlement.state,
-        "valid_until": _iso(entitlement.valid_until),
+        "valid_until": valid_until and valid_until.isoformat(),
         "recurring": bool(entitlement.recurring),
         "grants_access": entitlement.grants_access,
     }
