@@ -1,23 +1,12 @@
 """The secret keys: sealed in their registry records, or set by the server.
 
-A key written to its registry record in clear -- by the control panels,
-``@registry``, :func:`plone.api.portal.set_registry_record`, the registry
-editor or a GenericSetup import -- is replaced at once by its sealed form
-(:func:`seal_written_key`). Sealed means encrypted with AES-GCM under a key
-derived from a secret of the add-on's own keyring in Plone's key manager
-(plone.keyring), which no Plone screen, service or export shows. Only
-:func:`read_keys` opens them.
-
-A key may also be set by the server configuration; it then replaces the key of
-the same name in the registry. First ``zope.conf``::
-
-    <product-config niteoweb.clickbank>
-        secret_key YOURKEY
-        previous_secret_key OLDKEY
-    </product-config>
-
-then the environment variables ``CLICKBANK_SECRET_KEY`` and
-``CLICKBANK_PREVIOUS_SECRET_KEY``.
+A key written to its record in clear, by whatever means, is replaced at once by
+its sealed form (:func:`seal_written_key`): AES-GCM under a key derived from a
+secret of the add-on's own keyring in plone.keyring, which no Plone screen,
+service or export shows. Only :func:`read_keys` opens them. A key set in
+zope.conf's ``<product-config niteoweb.clickbank>`` or the environment
+(``CLICKBANK_SECRET_KEY``, ``CLICKBANK_PREVIOUS_SECRET_KEY``) replaces the
+registry's key of the same name (see docs/configure.rst).
 """
 
 import base64
@@ -30,6 +19,7 @@ from Crypto.Cipher import AES
 from Crypto.Random import get_random_bytes
 from plone.keyring.interfaces import IKeyManager
 from plone.keyring.keyring import Keyring
+from plone.registry.interfaces import IRegistry
 from zope.component import getUtility
 
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
@@ -38,13 +28,6 @@ from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 SECRET_FIELDS = ("secret_key", "previous_secret_key")
 #: Registry record name of each secret field.
 SECRET_RECORDS = {name: f"{REGISTRY_PREFIX}.{name}" for name in SECRET_FIELDS}
-#: Environment variable of each secret field.
-ENVIRONMENT = {
-    "secret_key": "CLICKBANK_SECRET_KEY",
-    "previous_secret_key": "CLICKBANK_PREVIOUS_SECRET_KEY",
-}
-#: The ``<product-config>`` section of zope.conf.
-CONFIG_SECTION = "niteoweb.clickbank"
 #: The keyring in Plone's key manager whose secret seals the keys. Not
 #: ``_system``: plone.protect rotates that one every week.
 RING = "niteoweb.clickbank"
@@ -81,11 +64,7 @@ def _keyring(create: bool = False):
 
 
 def is_sealed(text) -> bool:
-    """Whether ``text`` is a sealed key.
-
-    :param text: a registry value.
-    :returns: True when it has the form :func:`seal` gives.
-    """
+    """Whether ``text``, a registry value, has the form :func:`seal` gives."""
     return isinstance(text, str) and text.startswith(SEALED)
 
 
@@ -129,24 +108,25 @@ def server_keys() -> dict[str, str]:
         or else from the environment.
     """
     config = getattr(getConfiguration(), "product_config", None) or {}
-    section = config.get(CONFIG_SECTION) or {}
+    section = config.get("niteoweb.clickbank") or {}
     keys = {}
     for name in SECRET_FIELDS:
-        key = (section.get(name) or os.environ.get(ENVIRONMENT[name]) or "").strip()
+        environ = os.environ.get(f"CLICKBANK_{name.upper()}")
+        key = (section.get(name) or environ or "").strip()
         if key:
             keys[name] = key
     return keys
 
 
-def read_keys(registry) -> dict[str, tuple[str, str | None]]:
+def read_keys() -> dict[str, tuple[str, str | None]]:
     """Every key that is set, by field name: ``(source, key)``.
 
-    :param registry: [required] the site's registry.
     :returns: for each field with a key, its source -- :data:`SERVER`,
         :data:`REGISTRY` or :data:`UNREADABLE` -- and the key in clear (None
         when unreadable: sealed with a secret the site no longer has).
     """
     server = server_keys()
+    registry = getUtility(IRegistry)
     keys = {}
     for name in SECRET_FIELDS:
         if name in server:

@@ -3,7 +3,6 @@
 from plone import api
 from plone.app.registry.browser.controlpanel import ControlPanelFormWrapper
 from plone.app.registry.browser.controlpanel import RegistryEditForm
-from plone.registry.interfaces import IRegistry
 from plone.z3cform import layout
 from Products.Five.browser.pagetemplatefile import ViewPageTemplateFile
 from Products.statusmessages.interfaces import IStatusMessage
@@ -11,14 +10,13 @@ from z3c.form import button
 from z3c.form import field
 from z3c.form.interfaces import WidgetActionExecutionError
 from zope import schema
-from zope.component import getUtility
 from zope.interface import Invalid
 
 from niteoweb.clickbank import _
 from niteoweb.clickbank.errors import NotConfiguredError
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.interfaces import IClickBankSettings
-from niteoweb.clickbank.products import parse_product_lines
+from niteoweb.clickbank.products import SettingsInvalid
 from niteoweb.clickbank.secretkeys import REGISTRY
 from niteoweb.clickbank.secretkeys import SECRET_FIELDS
 from niteoweb.clickbank.secretkeys import SERVER
@@ -26,8 +24,7 @@ from niteoweb.clickbank.secretkeys import UNREADABLE
 from niteoweb.clickbank.secretkeys import read_keys
 from niteoweb.clickbank.secretkeys import server_keys
 from niteoweb.clickbank.selftest import send_test_notification
-from niteoweb.clickbank.settings import managing_groups
-from niteoweb.clickbank.settings import missing_groups
+from niteoweb.clickbank.settings import check_product_groups
 
 #: A form-only field (not a registry record).
 CREATE_GROUPS = "create_missing_groups"
@@ -73,44 +70,34 @@ class ClickBankSettingsForm(RegistryEditForm):
     def updateWidgets(self):
         """Never send a stored secret back in the HTML."""
         super().updateWidgets()
-        keys = read_keys(getUtility(IRegistry))
+        keys = read_keys()
         for name in SECRET_FIELDS:
-            if name not in self.widgets:
-                continue
-            widget = self.widgets[name]
-            widget.value = ""
-            readable = keys.get(name, (None, None))[0] == REGISTRY
-            widget.placeholder = (
-                _("A key is set. Leave empty to keep it.") if readable else None
-            )
+            if name in self.widgets:
+                self.widgets[name].value = ""
+                readable = keys.get(name, (None, None))[0] == REGISTRY
+                self.widgets[name].placeholder = (
+                    _("A key is set. Leave empty to keep it.") if readable else None
+                )
 
     def applyChanges(self, data):
-        """Save; an empty secret field keeps the stored key."""
-        data.pop(CREATE_GROUPS, None)
+        """Save after checking the product groups; an empty secret keeps the key."""
+        self._check_groups(
+            data["products"], data["member_role"], data.pop(CREATE_GROUPS)
+        )
         for name in SECRET_FIELDS:
             if not data.get(name):
                 data.pop(name, None)
         return super().applyChanges(data)
 
-    def _check_groups(self, data) -> None:
+    def _check_groups(self, products, member_role, create: bool) -> None:
         """Refuse unknown groups, or create them when the admin asked to."""
-        rules = parse_product_lines(data.get("products") or []).values()
-        managing = managing_groups(rules, data.get("member_role") or "Member")
-        if managing:
-            raise WidgetActionExecutionError(
-                "products",
-                Invalid(
-                    _(
-                        "These groups manage the site and are never given to "
-                        "buyers: ${groups}.",
-                        mapping={"groups": ", ".join(managing)},
-                    )
-                ),
-            )
-        missing = missing_groups(rules)
+        try:
+            missing = check_product_groups(products, member_role)
+        except SettingsInvalid as error:
+            raise WidgetActionExecutionError("products", error) from None
         if not missing:
             return
-        if not data.get(CREATE_GROUPS):
+        if not create:
             raise WidgetActionExecutionError(
                 "products",
                 Invalid(
@@ -130,12 +117,7 @@ class ClickBankSettingsForm(RegistryEditForm):
 
     @button.buttonAndHandler(_("Save"), name="save")
     def handleSave(self, action):
-        """Save the settings after checking the product groups."""
-        data, errors = self.extractData()
-        if errors:
-            self.status = self.formErrorsMessage
-            return
-        self._check_groups(data)
+        """Save the settings; :meth:`applyChanges` checks the product groups."""
         super().handleSave.func(self, action)
 
     @button.buttonAndHandler(_("Cancel"), name="cancel")
@@ -207,7 +189,7 @@ class ClickBankControlPanelWrapper(ControlPanelFormWrapper):
     def key_notes(self) -> list:
         """Keys the form does not offer (set by the server) or cannot open."""
         notes = []
-        for name, (source, _key) in read_keys(getUtility(IRegistry)).items():
+        for name, (source, _key) in read_keys().items():
             mapping = {"field": IClickBankSettings[name].title}
             if source == SERVER:
                 notes.append(
