@@ -1,4 +1,8 @@
-"""Site Setup → ClickBank: the Classic UI form over the registry settings."""
+"""Site Setup → ClickBank: the Classic UI form over the registry settings, and
+its "Send test notification" button."""
+
+import json
+from io import BytesIO
 
 from plone import api
 from plone.app.registry.browser.controlpanel import ControlPanelFormWrapper
@@ -11,20 +15,28 @@ from z3c.form import field
 from z3c.form.interfaces import WidgetActionExecutionError
 from zope import schema
 from zope.interface import Invalid
+from ZPublisher.HTTPRequest import HTTPRequest
+from ZPublisher.HTTPResponse import HTTPResponse
 
 from niteoweb.clickbank import _
+from niteoweb.clickbank.browser.webhook import ClickBankView
 from niteoweb.clickbank.errors import NotConfiguredError
+from niteoweb.clickbank.ins.crypto import encrypt
+from niteoweb.clickbank.ins.model import TEST_RECEIPT
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.interfaces import IClickBankSettings
 from niteoweb.clickbank.products import SettingsInvalid
+from niteoweb.clickbank.scripts.notify import build_notification
 from niteoweb.clickbank.secretkeys import REGISTRY
 from niteoweb.clickbank.secretkeys import SECRET_FIELDS
 from niteoweb.clickbank.secretkeys import SERVER
 from niteoweb.clickbank.secretkeys import UNREADABLE
 from niteoweb.clickbank.secretkeys import read_keys
 from niteoweb.clickbank.secretkeys import server_keys
-from niteoweb.clickbank.selftest import send_test_notification
 from niteoweb.clickbank.settings import check_product_groups
+from niteoweb.clickbank.settings import get_settings
+from niteoweb.clickbank.storage.queries import newest
+from niteoweb.clickbank.storage.root import get_storage
 
 #: A form-only field (not a registry record).
 CREATE_GROUPS = "create_missing_groups"
@@ -41,9 +53,45 @@ create_missing_groups = schema.Bool(
 )
 
 
-def webhook_url() -> str:
-    """The URL to paste into ClickBank's Instant Notification settings."""
-    return api.portal.get().absolute_url() + "/@@clickbank"
+def send_test_notification(portal) -> tuple:
+    """Deliver a ``TEST`` notification like ClickBank's Test button's to ``portal``.
+
+    It is encrypted with the current secret key and handed to ``@@clickbank``
+    in-process, in a request of its own: the answer and the new log entry show
+    whether the key and the endpoint work, without a ClickBank account.
+
+    :param portal: [required] the site.
+    :returns: ``(status, answer, entry)``: the HTTP status, the JSON answer as a
+        dict and the new log entry (None if there is none).
+    :raises NotConfiguredError: when no secret key is set.
+    """
+    settings = get_settings()
+    if not settings.secret_keys:
+        raise NotConfiguredError("no secret key is set")
+    payload = build_notification(
+        transaction_type="TEST",
+        receipt=TEST_RECEIPT,
+        vendor=min(settings.vendors, default="testvendor"),
+        email="test@example.com",
+    )
+    body = encrypt(payload, settings.secret_keys[0])
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "REMOTE_ADDR": "127.0.0.1",
+        "PATH_INFO": "/@@clickbank",
+    }
+    request = HTTPRequest(BytesIO(body), environ, HTTPResponse())
+    request.processInputs()
+    storage = get_storage(portal)
+    before = newest(storage, 1)
+    answer = json.loads(ClickBankView(portal, request)())
+    after = newest(storage, 1)
+    entry = after[0] if after and after != before else None
+    return request.response.getStatus(), answer, entry
 
 
 class ClickBankSettingsForm(RegistryEditForm):
@@ -130,21 +178,19 @@ class ClickBankSettingsForm(RegistryEditForm):
         """Deliver a TEST notification to this site's endpoint and show the result."""
         messages = IStatusMessage(self.request)
         try:
-            result = send_test_notification(self.context)
+            status, answer, entry = send_test_notification(self.context)
         except NotConfiguredError:
             messages.addStatusMessage(
                 _("Set and save the secret key before sending a test notification."),
                 "error",
             )
             return
-        entry = result.entry
         mapping = {
-            "status": str(result.status),
-            "outcome": result.answer.get("outcome")
-            or result.answer.get("error", {}).get("message", ""),
+            "status": str(status),
+            "outcome": answer.get("outcome") or answer["error"]["message"],
             "entry": str(entry.id) if entry is not None else "-",
         }
-        if result.ok:
+        if 200 <= status < 300:
             messages.addStatusMessage(
                 _(
                     "Test notification delivered: HTTP ${status}, outcome "
@@ -181,10 +227,6 @@ class ClickBankControlPanelWrapper(ControlPanelFormWrapper):
     """The control panel page: webhook URL, links to the log and sweep, the form."""
 
     index = ViewPageTemplateFile("templates/controlpanel.pt")
-
-    def webhook_url(self) -> str:
-        """The URL to paste into ClickBank."""
-        return webhook_url()
 
     def key_notes(self) -> list:
         """Keys the form does not offer (set by the server) or cannot open."""
