@@ -50,19 +50,6 @@ def _cipher_key(secret: str) -> bytes:
     ).digest()
 
 
-def _keyring(create: bool = False):
-    """The add-on's keyring, or None; ``create`` makes and fills it when needed."""
-    manager = getUtility(IKeyManager)
-    if RING not in manager:
-        if not create:
-            return None
-        manager[RING] = Keyring(1)
-    ring = manager[RING]
-    if create and not ring.current:
-        ring.fill()  # a cleared ring: the keys sealed before are lost anyway
-    return ring
-
-
 def is_sealed(text) -> bool:
     """Whether ``text``, a registry value, has the form :func:`seal` gives."""
     return isinstance(text, str) and text.startswith(SEALED)
@@ -74,7 +61,12 @@ def seal(key: str) -> str:
     :param key: [required] the secret key, in clear.
     :returns: text like ``sealed:v1:<base64url>``; each call gives another text.
     """
-    ring = _keyring(create=True)
+    manager = getUtility(IKeyManager)
+    if RING not in manager:
+        manager[RING] = Keyring(1)
+    ring = manager[RING]
+    if not ring.current:
+        ring.fill()  # new or cleared: the keys sealed before are lost anyway
     nonce = get_random_bytes(_NONCE)
     cipher = AES.new(_cipher_key(ring.current), AES.MODE_GCM, nonce=nonce)
     sealed, tag = cipher.encrypt_and_digest(key.encode("utf-8"))
@@ -88,7 +80,7 @@ def unseal(text: str) -> str | None:
     :returns: the key, or None when ``text`` is not sealed, was altered, or the
         sealing secret is gone (a cleared or removed keyring).
     """
-    ring = _keyring()
+    ring = getUtility(IKeyManager).get(RING)
     if not is_sealed(text) or ring is None or not ring.current:
         return None
     try:
@@ -133,7 +125,7 @@ def read_keys() -> dict[str, tuple[str, str | None]]:
             keys[name] = (SERVER, server[name])
             continue
         stored = registry.get(SECRET_RECORDS[name])
-        if not isinstance(stored, str) or not stored.strip():
+        if not (stored or "").strip():
             continue
         # A value in clear was written around the registry's events (or is
         # this request's cache of one being sealed): it is the key itself.
