@@ -1,4 +1,4 @@
-"""Read the add-on's settings from the registry, and parse the product list."""
+"""The settings read from the registry, and the roles and groups buyers may get."""
 
 from dataclasses import dataclass
 from dataclasses import field

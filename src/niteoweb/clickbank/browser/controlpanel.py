@@ -8,10 +8,10 @@ from plone import api
 from plone.app.registry.browser.controlpanel import ControlPanelFormWrapper
 from plone.app.registry.browser.controlpanel import RegistryEditForm
 from plone.z3cform import layout
+from plone.z3cform.fieldsets.utils import add
 from Products.Five.browser.pagetemplatefile import ViewPageTemplateFile
 from Products.statusmessages.interfaces import IStatusMessage
 from z3c.form import button
-from z3c.form import field
 from z3c.form.interfaces import WidgetActionExecutionError
 from zope import schema
 from zope.interface import Invalid
@@ -105,15 +105,10 @@ class ClickBankSettingsForm(RegistryEditForm):
     def updateFields(self):
         """Add the 'create missing groups' checkbox; leave out server-set keys."""
         super().updateFields()
-        names = list(self.fields)
-        after = names.index("products") + 1
-        extra = field.Fields(create_missing_groups)
-        extra[CREATE_GROUPS].ignoreContext = True
-        self.fields = (
-            self.fields.select(*names[:after])
-            + extra
-            + self.fields.select(*names[after:])
-        ).omit(*server_keys())  # the server configuration's key wins: not editable
+        # The server configuration's key wins: not editable here.
+        self.fields = self.fields.omit(*server_keys())
+        add(self, create_missing_groups, index=list(self.fields).index("products") + 1)
+        self.fields[CREATE_GROUPS].ignoreContext = True
 
     def updateWidgets(self):
         """Never send a stored secret back in the HTML."""
