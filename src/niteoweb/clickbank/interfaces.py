@@ -1,8 +1,4 @@
-"""Interfaces of niteoweb.clickbank: the browser layer and the settings schema.
-
-The events are in :mod:`niteoweb.clickbank.events`, the exceptions in
-:mod:`niteoweb.clickbank.errors`.
-"""
+"""The browser layer and the settings schema, ``IClickBankSettings``."""
 
 from zope import schema
 from zope.publisher.interfaces.browser import IDefaultBrowserLayer

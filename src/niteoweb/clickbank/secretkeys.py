@@ -1,23 +1,12 @@
 """The secret keys: sealed in their registry records, or set by the server.
 
-A key written to its registry record in clear -- by the control panels,
-``@registry``, :func:`plone.api.portal.set_registry_record`, the registry
-editor or a GenericSetup import -- is replaced at once by its sealed form
-(:func:`seal_written_key`). Sealed means encrypted with AES-GCM under a key
-derived from a secret of the add-on's own keyring in Plone's key manager
-(plone.keyring), which no Plone screen, service or export shows. Only
-:func:`read_keys` opens them.
-
-A key may also be set by the server configuration; it then replaces the key of
-the same name in the registry. First ``zope.conf``::
-
-    <product-config niteoweb.clickbank>
-        secret_key YOURKEY
-        previous_secret_key OLDKEY
-    </product-config>
-
-then the environment variables ``CLICKBANK_SECRET_KEY`` and
-``CLICKBANK_PREVIOUS_SECRET_KEY``.
+A key written to its record in clear, by whatever means, is replaced at once by
+its sealed form (:func:`seal_written_key`): AES-GCM under a key derived from a
+secret of the add-on's own keyring in plone.keyring, which no Plone screen,
+service or export shows. Only :func:`read_keys` opens them. A key set in
+zope.conf's ``<product-config niteoweb.clickbank>`` or the environment
+(``CLICKBANK_SECRET_KEY``, ``CLICKBANK_PREVIOUS_SECRET_KEY``) replaces the
+registry's key of the same name (see docs/configure.rst).
 """
 
 import base64
@@ -30,6 +19,7 @@ from Crypto.Cipher import AES
 from Crypto.Random import get_random_bytes
 from plone.keyring.interfaces import IKeyManager
 from plone.keyring.keyring import Keyring
+from plone.registry.interfaces import IRegistry
 from zope.component import getUtility
 
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
@@ -38,13 +28,6 @@ from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 SECRET_FIELDS = ("secret_key", "previous_secret_key")
 #: Registry record name of each secret field.
 SECRET_RECORDS = {name: f"{REGISTRY_PREFIX}.{name}" for name in SECRET_FIELDS}
-#: Environment variable of each secret field.
-ENVIRONMENT = {
-    "secret_key": "CLICKBANK_SECRET_KEY",
-    "previous_secret_key": "CLICKBANK_PREVIOUS_SECRET_KEY",
-}
-#: The ``<product-config>`` section of zope.conf.
-CONFIG_SECTION = "niteoweb.clickbank"
 #: The keyring in Plone's key manager whose secret seals the keys. Not
 #: ``_system``: plone.protect rotates that one every week.
 RING = "niteoweb.clickbank"
@@ -67,25 +50,8 @@ def _cipher_key(secret: str) -> bytes:
     ).digest()
 
 
-def _keyring(create: bool = False):
-    """The add-on's keyring, or None; ``create`` makes and fills it when needed."""
-    manager = getUtility(IKeyManager)
-    if RING not in manager:
-        if not create:
-            return None
-        manager[RING] = Keyring(1)
-    ring = manager[RING]
-    if create and not ring.current:
-        ring.fill()  # a cleared ring: the keys sealed before are lost anyway
-    return ring
-
-
 def is_sealed(text) -> bool:
-    """Whether ``text`` is a sealed key.
-
-    :param text: a registry value.
-    :returns: True when it has the form :func:`seal` gives.
-    """
+    """Whether ``text``, a registry value, has the form :func:`seal` gives."""
     return isinstance(text, str) and text.startswith(SEALED)
 
 
@@ -95,7 +61,12 @@ def seal(key: str) -> str:
     :param key: [required] the secret key, in clear.
     :returns: text like ``sealed:v1:<base64url>``; each call gives another text.
     """
-    ring = _keyring(create=True)
+    manager = getUtility(IKeyManager)
+    if RING not in manager:
+        manager[RING] = Keyring(1)
+    ring = manager[RING]
+    if not ring.current:
+        ring.fill()  # new or cleared: the keys sealed before are lost anyway
     nonce = get_random_bytes(_NONCE)
     cipher = AES.new(_cipher_key(ring.current), AES.MODE_GCM, nonce=nonce)
     sealed, tag = cipher.encrypt_and_digest(key.encode("utf-8"))
@@ -109,7 +80,7 @@ def unseal(text: str) -> str | None:
     :returns: the key, or None when ``text`` is not sealed, was altered, or the
         sealing secret is gone (a cleared or removed keyring).
     """
-    ring = _keyring()
+    ring = getUtility(IKeyManager).get(RING)
     if not is_sealed(text) or ring is None or not ring.current:
         return None
     try:
@@ -129,31 +100,32 @@ def server_keys() -> dict[str, str]:
         or else from the environment.
     """
     config = getattr(getConfiguration(), "product_config", None) or {}
-    section = config.get(CONFIG_SECTION) or {}
+    section = config.get("niteoweb.clickbank") or {}
     keys = {}
     for name in SECRET_FIELDS:
-        key = (section.get(name) or os.environ.get(ENVIRONMENT[name]) or "").strip()
+        environ = os.environ.get(f"CLICKBANK_{name.upper()}")
+        key = (section.get(name) or environ or "").strip()
         if key:
             keys[name] = key
     return keys
 
 
-def read_keys(registry) -> dict[str, tuple[str, str | None]]:
+def read_keys() -> dict[str, tuple[str, str | None]]:
     """Every key that is set, by field name: ``(source, key)``.
 
-    :param registry: [required] the site's registry.
     :returns: for each field with a key, its source -- :data:`SERVER`,
         :data:`REGISTRY` or :data:`UNREADABLE` -- and the key in clear (None
         when unreadable: sealed with a secret the site no longer has).
     """
     server = server_keys()
+    registry = getUtility(IRegistry)
     keys = {}
     for name in SECRET_FIELDS:
         if name in server:
             keys[name] = (SERVER, server[name])
             continue
         stored = registry.get(SECRET_RECORDS[name])
-        if not isinstance(stored, str) or not stored.strip():
+        if not (stored or "").strip():
             continue
         # A value in clear was written around the registry's events (or is
         # this request's cache of one being sealed): it is the key itself.

@@ -1,4 +1,4 @@
-"""Read the add-on's settings from the registry, and parse the product list."""
+"""The settings read from the registry, and the roles and groups buyers may get."""
 
 from dataclasses import dataclass
 from dataclasses import field
@@ -9,9 +9,11 @@ from plone.registry.interfaces import IRegistry
 from zope.component import getUtility
 from zope.interface import Invalid
 
+from niteoweb.clickbank import _
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.interfaces import IClickBankSettings
 from niteoweb.clickbank.products import ProductRule
+from niteoweb.clickbank.products import SettingsInvalid
 from niteoweb.clickbank.products import parse_product_lines
 from niteoweb.clickbank.secretkeys import read_keys
 
@@ -85,26 +87,24 @@ def get_settings() -> Settings:
     The secret keys are those of the server configuration, else the registry's,
     opened (see :mod:`niteoweb.clickbank.secretkeys`).
     """
-    registry = getUtility(IRegistry)  # once, not once per record as plone.api does
-
-    def get(name, default=None):
-        value = registry.get(record_name(name), default)
-        return default if value is None else value
-
-    keys = tuple(key for _source, key in read_keys(registry).values() if key)
+    records = getUtility(IRegistry).forInterface(
+        IClickBankSettings, prefix=REGISTRY_PREFIX
+    )
     try:
-        products = parse_product_lines(get("products", []))
+        products = parse_product_lines(records.products)
     except Invalid:
         # A bad record (set around the form) must not stop notifications.
         products = {}
     return Settings(
-        secret_keys=keys,
-        vendors=frozenset(v.strip().lower() for v in get("vendors", []) if v.strip()),
-        member_role=get("member_role", "Member"),
+        secret_keys=tuple(key for _source, key in read_keys().values() if key),
+        vendors=frozenset(
+            v.strip().lower() for v in records.vendors or () if v.strip()
+        ),
+        member_role=records.member_role,
         products=products,
-        process_test_transactions=bool(get("process_test_transactions", False)),
-        grace_days=int(get("grace_days", 3)),
-        log_retention_days=int(get("log_retention_days", 365)),
+        process_test_transactions=bool(records.process_test_transactions),
+        grace_days=records.grace_days,
+        log_retention_days=records.log_retention_days,
     )
 
 
@@ -122,13 +122,7 @@ def is_grantable_role(role: str, portal=None) -> bool:
     )
 
 
-def missing_groups(rules) -> list[str]:
-    """Groups named in product ``rules`` that do not exist on the site."""
-    wanted = sorted({group for rule in rules for group in rule.groups})
-    return [group for group in wanted if api.group.get(groupname=group) is None]
-
-
-def is_grantable_group(group_id: str, member_role: str = "Member") -> bool:
+def is_grantable_group(group_id: str, member_role: str) -> bool:
     """Whether buyers may be put in ``group_id``: never a group that manages the site.
 
     A group is refused when it is one of Plone's managing groups or holds a global
@@ -140,11 +134,26 @@ def is_grantable_group(group_id: str, member_role: str = "Member") -> bool:
     group = api.group.get(groupname=group_id)
     if group is None:
         return True
-    extra = set(group.getRoles()) - {"Member", "Authenticated", member_role}
-    return not extra
+    return not set(group.getRoles()) - {"Member", "Authenticated", member_role}
 
 
-def managing_groups(rules, member_role: str = "Member") -> list[str]:
-    """Groups named in product ``rules`` that buyers must never be put in."""
+def check_product_groups(products, member_role: str) -> list[str]:
+    """Check the groups the product lines give; one rule for both control panels.
+
+    :param products: [required] the product lines, already valid.
+    :param member_role: [required] the role buyers get.
+    :returns: the groups named that do not exist yet, sorted.
+    :raises SettingsInvalid: when a group manages the site.
+    """
+    rules = parse_product_lines(products).values()
     wanted = sorted({group for rule in rules for group in rule.groups})
-    return [g for g in wanted if not is_grantable_group(g, member_role)]
+    managing = [g for g in wanted if not is_grantable_group(g, member_role)]
+    if managing:
+        raise SettingsInvalid(
+            _(
+                "These groups manage the site and are never given to buyers: "
+                "${groups}.",
+                mapping={"groups": ", ".join(managing)},
+            )
+        )
+    return [g for g in wanted if api.group.get(groupname=g) is None]

@@ -7,7 +7,6 @@ from zope.component import getUtility
 from zope.interface import implementer
 
 from niteoweb.clickbank import logger
-from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.secretkeys import RING
 from niteoweb.clickbank.storage.root import get_storage
 
@@ -20,10 +19,6 @@ class HiddenProfiles:
         """Profiles not offered for installation."""
         return ["niteoweb.clickbank:uninstall"]
 
-    def getNonInstallableProducts(self):
-        """Products not offered for installation."""
-        return []
-
 
 def post_install(context):
     """Email login and closed registration: members come from ClickBank only.
@@ -34,28 +29,16 @@ def post_install(context):
     """
     api.portal.set_registry_record("plone.use_email_as_login", True)
     api.portal.set_registry_record("plone.enable_self_reg", False)
-    portal = api.portal.get()
-    granted = [
-        p["name"]
-        for p in portal.rolesOfPermission("Add portal member")
-        if p["selected"] and p["name"] != "Anonymous"
-    ]
-    portal.manage_permission("Add portal member", roles=granted, acquire=0)
-    get_storage(portal)  # create the log now, not in the first notification
+    get_storage()  # create the log now, not in the first notification
 
 
 def uninstall(context):
-    """Remove every registry record under the add-on's prefix, and the keyring.
+    """Remove the keyring that sealed the secret keys.
 
-    The keyring holds the secret that sealed the secret keys.
-
-    The notification log and the entitlements (payment records) and the member
-    data of buyers are kept, so that reinstalling loses nothing.
+    The uninstall profile's registry.xml removes the settings. The notification
+    log, the entitlements (payment records) and the member data of buyers are
+    kept, so that reinstalling loses nothing.
     """
-    registry = api.portal.get_tool("portal_registry")
-    prefix = REGISTRY_PREFIX + "."
-    for name in list(registry.records.keys(min=prefix, max=prefix + "\uffff")):
-        del registry.records[name]
     manager = getUtility(IKeyManager)
     if RING in manager:
         del manager[RING]

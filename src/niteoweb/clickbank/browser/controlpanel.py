@@ -1,33 +1,42 @@
-"""Site Setup → ClickBank: the Classic UI form over the registry settings."""
+"""Site Setup → ClickBank: the Classic UI form over the registry settings, and
+its "Send test notification" button."""
+
+import json
+from io import BytesIO
 
 from plone import api
 from plone.app.registry.browser.controlpanel import ControlPanelFormWrapper
 from plone.app.registry.browser.controlpanel import RegistryEditForm
-from plone.registry.interfaces import IRegistry
 from plone.z3cform import layout
+from plone.z3cform.fieldsets.utils import add
 from Products.Five.browser.pagetemplatefile import ViewPageTemplateFile
 from Products.statusmessages.interfaces import IStatusMessage
 from z3c.form import button
-from z3c.form import field
 from z3c.form.interfaces import WidgetActionExecutionError
 from zope import schema
-from zope.component import getUtility
 from zope.interface import Invalid
+from ZPublisher.HTTPRequest import HTTPRequest
+from ZPublisher.HTTPResponse import HTTPResponse
 
 from niteoweb.clickbank import _
+from niteoweb.clickbank.browser.webhook import ClickBankView
 from niteoweb.clickbank.errors import NotConfiguredError
+from niteoweb.clickbank.ins.crypto import encrypt
+from niteoweb.clickbank.ins.model import TEST_RECEIPT
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.interfaces import IClickBankSettings
-from niteoweb.clickbank.products import parse_product_lines
+from niteoweb.clickbank.products import SettingsInvalid
+from niteoweb.clickbank.scripts.notify import build_notification
 from niteoweb.clickbank.secretkeys import REGISTRY
 from niteoweb.clickbank.secretkeys import SECRET_FIELDS
 from niteoweb.clickbank.secretkeys import SERVER
 from niteoweb.clickbank.secretkeys import UNREADABLE
 from niteoweb.clickbank.secretkeys import read_keys
 from niteoweb.clickbank.secretkeys import server_keys
-from niteoweb.clickbank.selftest import send_test_notification
-from niteoweb.clickbank.settings import managing_groups
-from niteoweb.clickbank.settings import missing_groups
+from niteoweb.clickbank.settings import check_product_groups
+from niteoweb.clickbank.settings import get_settings
+from niteoweb.clickbank.storage.queries import newest
+from niteoweb.clickbank.storage.root import get_storage
 
 #: A form-only field (not a registry record).
 CREATE_GROUPS = "create_missing_groups"
@@ -44,9 +53,45 @@ create_missing_groups = schema.Bool(
 )
 
 
-def webhook_url() -> str:
-    """The URL to paste into ClickBank's Instant Notification settings."""
-    return api.portal.get().absolute_url() + "/@@clickbank"
+def send_test_notification(portal) -> tuple:
+    """Deliver a ``TEST`` notification like ClickBank's Test button's to ``portal``.
+
+    It is encrypted with the current secret key and handed to ``@@clickbank``
+    in-process, in a request of its own: the answer and the new log entry show
+    whether the key and the endpoint work, without a ClickBank account.
+
+    :param portal: [required] the site.
+    :returns: ``(status, answer, entry)``: the HTTP status, the JSON answer as a
+        dict and the new log entry (None if there is none).
+    :raises NotConfiguredError: when no secret key is set.
+    """
+    settings = get_settings()
+    if not settings.secret_keys:
+        raise NotConfiguredError("no secret key is set")
+    payload = build_notification(
+        transaction_type="TEST",
+        receipt=TEST_RECEIPT,
+        vendor=min(settings.vendors, default="testvendor"),
+        email="test@example.com",
+    )
+    body = encrypt(payload, settings.secret_keys[0])
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "REMOTE_ADDR": "127.0.0.1",
+        "PATH_INFO": "/@@clickbank",
+    }
+    request = HTTPRequest(BytesIO(body), environ, HTTPResponse())
+    request.processInputs()
+    storage = get_storage(portal)
+    before = newest(storage, 1)
+    answer = json.loads(ClickBankView(portal, request)())
+    after = newest(storage, 1)
+    entry = after[0] if after and after != before else None
+    return request.response.getStatus(), answer, entry
 
 
 class ClickBankSettingsForm(RegistryEditForm):
@@ -60,57 +105,42 @@ class ClickBankSettingsForm(RegistryEditForm):
     def updateFields(self):
         """Add the 'create missing groups' checkbox; leave out server-set keys."""
         super().updateFields()
-        names = list(self.fields)
-        after = names.index("products") + 1
-        extra = field.Fields(create_missing_groups)
-        extra[CREATE_GROUPS].ignoreContext = True
-        self.fields = (
-            self.fields.select(*names[:after])
-            + extra
-            + self.fields.select(*names[after:])
-        ).omit(*server_keys())  # the server configuration's key wins: not editable
+        # The server configuration's key wins: not editable here.
+        self.fields = self.fields.omit(*server_keys())
+        add(self, create_missing_groups, index=list(self.fields).index("products") + 1)
+        self.fields[CREATE_GROUPS].ignoreContext = True
 
     def updateWidgets(self):
         """Never send a stored secret back in the HTML."""
         super().updateWidgets()
-        keys = read_keys(getUtility(IRegistry))
+        keys = read_keys()
         for name in SECRET_FIELDS:
-            if name not in self.widgets:
-                continue
-            widget = self.widgets[name]
-            widget.value = ""
-            readable = keys.get(name, (None, None))[0] == REGISTRY
-            widget.placeholder = (
-                _("A key is set. Leave empty to keep it.") if readable else None
-            )
+            if name in self.widgets:
+                self.widgets[name].value = ""
+                readable = keys.get(name, (None, None))[0] == REGISTRY
+                self.widgets[name].placeholder = (
+                    _("A key is set. Leave empty to keep it.") if readable else None
+                )
 
     def applyChanges(self, data):
-        """Save; an empty secret field keeps the stored key."""
-        data.pop(CREATE_GROUPS, None)
+        """Save after checking the product groups; an empty secret keeps the key."""
+        self._check_groups(
+            data["products"], data["member_role"], data.pop(CREATE_GROUPS)
+        )
         for name in SECRET_FIELDS:
             if not data.get(name):
                 data.pop(name, None)
         return super().applyChanges(data)
 
-    def _check_groups(self, data) -> None:
+    def _check_groups(self, products, member_role, create: bool) -> None:
         """Refuse unknown groups, or create them when the admin asked to."""
-        rules = parse_product_lines(data.get("products") or []).values()
-        managing = managing_groups(rules, data.get("member_role") or "Member")
-        if managing:
-            raise WidgetActionExecutionError(
-                "products",
-                Invalid(
-                    _(
-                        "These groups manage the site and are never given to "
-                        "buyers: ${groups}.",
-                        mapping={"groups": ", ".join(managing)},
-                    )
-                ),
-            )
-        missing = missing_groups(rules)
+        try:
+            missing = check_product_groups(products, member_role)
+        except SettingsInvalid as error:
+            raise WidgetActionExecutionError("products", error) from None
         if not missing:
             return
-        if not data.get(CREATE_GROUPS):
+        if not create:
             raise WidgetActionExecutionError(
                 "products",
                 Invalid(
@@ -130,12 +160,7 @@ class ClickBankSettingsForm(RegistryEditForm):
 
     @button.buttonAndHandler(_("Save"), name="save")
     def handleSave(self, action):
-        """Save the settings after checking the product groups."""
-        data, errors = self.extractData()
-        if errors:
-            self.status = self.formErrorsMessage
-            return
-        self._check_groups(data)
+        """Save the settings; :meth:`applyChanges` checks the product groups."""
         super().handleSave.func(self, action)
 
     @button.buttonAndHandler(_("Cancel"), name="cancel")
@@ -148,21 +173,19 @@ class ClickBankSettingsForm(RegistryEditForm):
         """Deliver a TEST notification to this site's endpoint and show the result."""
         messages = IStatusMessage(self.request)
         try:
-            result = send_test_notification(self.context)
+            status, answer, entry = send_test_notification(self.context)
         except NotConfiguredError:
             messages.addStatusMessage(
                 _("Set and save the secret key before sending a test notification."),
                 "error",
             )
             return
-        entry = result.entry
         mapping = {
-            "status": str(result.status),
-            "outcome": result.answer.get("outcome")
-            or result.answer.get("error", {}).get("message", ""),
+            "status": str(status),
+            "outcome": answer.get("outcome") or answer["error"]["message"],
             "entry": str(entry.id) if entry is not None else "-",
         }
-        if result.ok:
+        if 200 <= status < 300:
             messages.addStatusMessage(
                 _(
                     "Test notification delivered: HTTP ${status}, outcome "
@@ -200,14 +223,10 @@ class ClickBankControlPanelWrapper(ControlPanelFormWrapper):
 
     index = ViewPageTemplateFile("templates/controlpanel.pt")
 
-    def webhook_url(self) -> str:
-        """The URL to paste into ClickBank."""
-        return webhook_url()
-
     def key_notes(self) -> list:
         """Keys the form does not offer (set by the server) or cannot open."""
         notes = []
-        for name, (source, _key) in read_keys(getUtility(IRegistry)).items():
+        for name, (source, _key) in read_keys().items():
             mapping = {"field": IClickBankSettings[name].title}
             if source == SERVER:
                 notes.append(

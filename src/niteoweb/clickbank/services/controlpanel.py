@@ -1,6 +1,5 @@
 """``@controlpanels/clickbank``: the REST control panel over the same schema."""
 
-from plone.registry.interfaces import IRegistry
 from plone.restapi.controlpanels import IControlpanel
 from plone.restapi.controlpanels import RegistryConfigletPanel
 from plone.restapi.deserializer import json_body
@@ -10,16 +9,14 @@ from plone.restapi.interfaces import ISerializeToJson
 from plone.restapi.serializer.controlpanels import ControlpanelSerializeToJson
 from zExceptions import BadRequest
 from zope.component import adapter
-from zope.component import getUtility
 from zope.interface import implementer
 
 from niteoweb.clickbank.interfaces import REGISTRY_PREFIX
 from niteoweb.clickbank.interfaces import IClickBankSettings
-from niteoweb.clickbank.products import parse_product_lines
+from niteoweb.clickbank.products import SettingsInvalid
 from niteoweb.clickbank.secretkeys import SECRET_FIELDS
 from niteoweb.clickbank.secretkeys import read_keys
-from niteoweb.clickbank.settings import managing_groups
-from niteoweb.clickbank.settings import missing_groups
+from niteoweb.clickbank.settings import check_product_groups
 
 
 class IClickBankControlpanel(IControlpanel):
@@ -52,12 +49,10 @@ class ClickBankControlpanelSerializer(ControlpanelSerializeToJson):
         for name in SECRET_FIELDS:
             if name in data:
                 data[name] = ""
-        keys = read_keys(getUtility(IRegistry))
-        result["secret_keys_set"] = {
-            name: bool(keys.get(name, (None, None))[1]) for name in SECRET_FIELDS
-        }
+        keys = dict.fromkeys(SECRET_FIELDS, (None, None)) | read_keys()
+        result["secret_keys_set"] = {name: bool(key) for name, (_, key) in keys.items()}
         result["secret_keys_source"] = {
-            name: keys.get(name, (None, None))[0] for name in SECRET_FIELDS
+            name: source for name, (source, _) in keys.items()
         }
         return result
 
@@ -75,27 +70,19 @@ class ClickBankControlpanelDeserializer(ControlpanelDeserializeFromJson):
         data = json_body(self.controlpanel.request)
         proxy = self.registry.forInterface(self.schema, prefix=self.schema_prefix)
         kept = {
-            name: getattr(proxy, name, None)
-            for name in SECRET_FIELDS
-            if name in data and data[name] == ""
+            name: getattr(proxy, name) for name in SECRET_FIELDS if data.get(name) == ""
         }
         super().__call__(mask_validation_errors=mask_validation_errors)
         for name, value in kept.items():
             setattr(proxy, name, value)
-        rules = parse_product_lines(proxy.products or []).values()
-        managing = managing_groups(rules, proxy.member_role or "Member")
-        if managing:
-            raise _products_error(
-                "These groups manage the site and are never given to buyers: "
-                + ", ".join(managing)
-                + "."
-            )
-        missing = missing_groups(rules)
+        try:
+            missing = check_product_groups(proxy.products, proxy.member_role)
+        except SettingsInvalid as error:
+            raise _products_error(str(error)) from None
         if missing:
             raise _products_error(
-                "These groups do not exist: "
-                + ", ".join(missing)
-                + ". Create them first (@groups)."
+                f"These groups do not exist: {', '.join(missing)}. "
+                "Create them first (@groups)."
             )
 
 
