@@ -115,16 +115,11 @@ class Inbox:
 
 
 class SmtpServer:
-    """An SMTP server on localhost (aiosmtpd) delivering to ``inbox``.
-
-    It can be stopped and started again on its port: a mail server that is down
-    for a while.
-    """
+    """An SMTP server on localhost for ``inbox``; it can stop and start again."""
 
     def __init__(self, inbox: Inbox):
         self.inbox = inbox
         self.port = free_port()
-        self.controller = None
 
     def start(self) -> None:
         from aiosmtpd.controller import Controller
@@ -137,11 +132,7 @@ class SmtpServer:
 
 
 class SmtpLayer(PloneSandboxLayer):
-    """The site's real MailHost in queue mode, sending to an SMTP server here.
-
-    Resources: ``"smtp"`` (the :class:`Inbox`) and ``"smtp_server"`` (the
-    :class:`SmtpServer`).
-    """
+    """The site's real MailHost in queue mode, sending to a :class:`SmtpServer`."""
 
     defaultBases = (FIXTURE,)
 
