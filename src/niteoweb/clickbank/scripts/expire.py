@@ -1,13 +1,8 @@
 """``clickbank-expire``: the expiry and retention sweep, from cron.
 
-    clickbank-expire [--dry-run] [--site Plone] [--verbose] ZOPE_CONF
-
-It opens the database of ZOPE_CONF as ``zconsole`` does, runs
-:func:`niteoweb.clickbank.sweep.run` on the site as a Manager, commits
-(retrying on a ZODB conflict), prints a one-line summary and exits with 0, or
-with 1 and the reason on stderr. A FileStorage cannot be opened while the Zope
-server holds it: then serve it through ZEO, or let cron POST to the server's
-``@@clickbank-expire`` (the administrator's guide shows both).
+A FileStorage cannot be opened while the Zope server holds it: then serve it
+through ZEO, or let cron POST to the server's ``@@clickbank-expire`` (the
+administrator's guide shows both).
 """
 
 import argparse
