@@ -160,5 +160,4 @@ def run(
     """:func:`expire` and :func:`blank_old_payloads` at one ``now``; one report."""
     now = _moment(now)
     report = expire(settings, now=now, dry_run=dry_run)
-    blanked = blank_old_payloads(settings, now, dry_run)
-    return replace(report, blanked=blanked)
+    return replace(report, blanked=blank_old_payloads(settings, now, dry_run))
