@@ -51,16 +51,15 @@ class QueueLog(logging.Filter):
                 self.set_aside = False
                 return False
             self.reported = None  # delivering again: the next failure is news
-            _rewrite(record, "A queued mail was sent.")
+            record.msg, record.args = "A queued mail was sent.", ()
         elif record.msg in (DISCARDED, REFUSED):
             self.set_aside = True
             path = record.args[2] if record.msg == DISCARDED else record.args[0]
-            _rewrite(
-                record,
+            record.msg = (
                 "The SMTP server refused a queued mail for good; it is kept in the "
-                "queue as %s.",
-                ".rejected-" + os.path.basename(path),
+                "queue as %s."
             )
+            record.args = (".rejected-" + os.path.basename(path),)
         return True
 
     def _failure(self, record: logging.LogRecord) -> bool:
@@ -69,21 +68,15 @@ class QueueLog(logging.Filter):
         if self.reported is not None and now - self.reported < 60:
             return False
         error = record.exc_info[1] if record.exc_info else None
-        _rewrite(
-            record,
+        record.msg = (
             "Queued mail not sent (%s), %d failed attempt(s) since the last report; "
-            "the queue keeps trying and reports at most once a minute.",
-            type(error).__name__,
-            self.failed,
+            "the queue keeps trying and reports at most once a minute."
         )
+        record.args = (type(error).__name__, self.failed)
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info = record.exc_text = None  # one line, no traceback
         self.reported, self.failed = now, 0
         return True
-
-
-def _rewrite(record: logging.LogRecord, message: str, *args) -> None:
-    record.msg, record.args = message, args
 
 
 #: The filter of the queue thread's logger, in every process with the add-on.
