@@ -111,10 +111,7 @@ def _unseal(secret: str | bytes, sealed: str) -> str:
 
 
 def _state(secret: str | bytes, userid: str, member) -> str:
-    """A digest of what choosing a password or logging in changes for ``member``.
-
-    ``member`` is the member of ``userid``, or None if there is none.
-    """
+    """A digest of what choosing a password or logging in changes for ``member``."""
     users = getattr(api.portal.get_tool("acl_users"), "source_users", None)
     # Plone records no time of a password change; the hash changes with it.
     password = getattr(users, "_user_passwords", {}).get(userid, "")
@@ -140,10 +137,7 @@ def _verified_userid(
 
 
 def _reusable_request(tool, userid: str) -> str | None:
-    """A reset request of ``userid`` Plone accepts for an hour yet, if any.
-
-    A second visit then leads to the same form and writes nothing.
-    """
+    """A reset request of ``userid`` valid an hour yet: a new visit writes nothing."""
     soon = datetime.now(UTC).replace(tzinfo=None) + REUSE_MARGIN
     for randomstring, (owner, expiry) in getattr(tool, "_requests", {}).items():
         if owner == userid and expiry > soon:
