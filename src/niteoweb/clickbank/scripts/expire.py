@@ -47,9 +47,8 @@ def open_app(zope_conf: str):
 def close_app(app) -> None:
     """Abort what is left of the transaction and close the database."""
     transaction.abort()
-    connection = app._p_jar
-    connection.close()
-    connection.db().close()
+    app._p_jar.close()
+    app._p_jar.db().close()
 
 
 def sweep_site(app, site_id: str = "Plone", dry_run: bool = False, now=None):
