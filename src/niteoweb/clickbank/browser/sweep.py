@@ -48,9 +48,8 @@ class ExpireView(BrowserView):
     @property
     def wants_json(self) -> bool:
         """Whether the client asked for JSON (``format=json`` or Accept header)."""
-        if self.request.form.get("format") == "json":
-            return True
-        return "application/json" in (self.request.getHeader("Accept") or "")
+        accept = self.request.getHeader("Accept") or ""
+        return self.request.form.get("format") == "json" or "application/json" in accept
 
     @property
     def summary(self) -> dict:
