@@ -78,11 +78,17 @@ class TestView:
     def url(self, portal) -> str:
         return portal.absolute_url() + "/@@clickbank-welcome-again"
 
-    def test_unknown_member_is_reported(self, admin_browser, functional_portal, queue):
+    @pytest.mark.parametrize(
+        "member", ["member=nobody", "member=", "member=a&member=b"]
+    )
+    def test_unknown_member_is_reported(
+        self, admin_browser, functional_portal, queue, member
+    ):
+        """An unknown, empty or repeated member id: a warning, no mail."""
         admin_browser.open(functional_portal.absolute_url() + "/@@authenticator/token")
         token = admin_browser.contents.strip()
         admin_browser.open(
-            self.url(functional_portal), data=f"member=nobody&_authenticator={token}"
+            self.url(functional_portal), data=f"{member}&_authenticator={token}"
         )
         assert "There is no such member." in admin_browser.contents
         assert queued(queue) == []

@@ -1,13 +1,7 @@
 """The periodic sweep: expire lapsed access and blank old customer data.
 
-:func:`expire` takes access away when a cancelled or unpaid subscription (or a
-one-off product with limited days) reaches its ``valid_until``;
-:func:`blank_old_payloads` forgets the decrypted notifications older than the
-retention period. Both read an ordered index from where the work starts, so
-their cost grows with the work to do, not with the number of buyers or records.
-:func:`run` does both; the ``@@clickbank-expire`` view and the
-``clickbank-expire`` command call it.
-
+Both sweeps read an ordered index from where their work starts, so that their
+cost grows with the work to do, not with the number of buyers or records.
 Customer data is never logged at INFO or above: receipts and item numbers only.
 """
 
@@ -166,5 +160,4 @@ def run(
     """:func:`expire` and :func:`blank_old_payloads` at one ``now``; one report."""
     now = _moment(now)
     report = expire(settings, now=now, dry_run=dry_run)
-    blanked = blank_old_payloads(settings, now, dry_run)
-    return replace(report, blanked=blanked)
+    return replace(report, blanked=blank_old_payloads(settings, now, dry_run))

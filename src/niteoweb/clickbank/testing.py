@@ -1,12 +1,4 @@
-"""Test layers of niteoweb.clickbank (plone.app.testing).
-
-``INTEGRATION_TESTING`` and ``FUNCTIONAL_TESTING`` run on a site with the add-on,
-plone.restapi and the secret key :data:`SECRET_KEY`. ``ACCEPTANCE_TESTING`` serves
-that site over real HTTP (waitress); its real MailHost queues its mail (queue
-mode, in a temporary directory) and delivers it to a real SMTP server on
-localhost (aiosmtpd) whose messages are in the layer resource ``"smtp"`` (an
-:class:`Inbox`).
-"""
+"""Test layers of niteoweb.clickbank (plone.app.testing); see docs/development.rst."""
 
 import asyncio
 import email
@@ -39,15 +31,11 @@ class ClickBankLayer(PloneSandboxLayer):
     defaultBases = (PLONE_FIXTURE,)
 
     def setUpZope(self, app, configurationContext):
-        import plone.restapi
-
         import niteoweb.clickbank
 
-        self.loadZCML(package=plone.restapi)
         self.loadZCML(package=niteoweb.clickbank)
 
     def setUpPloneSite(self, portal):
-        applyProfile(portal, "plone.restapi:default")
         applyProfile(portal, "niteoweb.clickbank:default")
         api.portal.set_registry_record("niteoweb.clickbank.secret_key", SECRET_KEY)
         api.portal.set_registry_record("plone.email_from_address", SENDER)
@@ -127,16 +115,11 @@ class Inbox:
 
 
 class SmtpServer:
-    """An SMTP server on localhost (aiosmtpd) delivering to ``inbox``.
-
-    It can be stopped and started again on its port: a mail server that is down
-    for a while.
-    """
+    """An SMTP server on localhost for ``inbox``; it can stop and start again."""
 
     def __init__(self, inbox: Inbox):
         self.inbox = inbox
         self.port = free_port()
-        self.controller = None
 
     def start(self) -> None:
         from aiosmtpd.controller import Controller
@@ -146,15 +129,10 @@ class SmtpServer:
 
     def stop(self) -> None:
         self.controller.stop()
-        self.controller = None
 
 
 class SmtpLayer(PloneSandboxLayer):
-    """The site's real MailHost in queue mode, sending to an SMTP server here.
-
-    Resources: ``"smtp"`` (the :class:`Inbox`) and ``"smtp_server"`` (the
-    :class:`SmtpServer`).
-    """
+    """The site's real MailHost in queue mode, sending to a :class:`SmtpServer`."""
 
     defaultBases = (FIXTURE,)
 

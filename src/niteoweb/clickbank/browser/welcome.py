@@ -30,9 +30,7 @@ class WelcomeAgainView(BrowserView):
             raise MethodNotAllowed("POST only")
         CheckAuthenticator(self.request)
         userid = self.request.form.get("member")
-        member = (
-            api.user.get(userid=userid) if userid and isinstance(userid, str) else None
-        )
+        member = api.user.get(userid=userid) if isinstance(userid, str) else None
         email = member.getProperty("email") if member is not None else None
         portal_url = api.portal.get().absolute_url()
         if not email:

@@ -1,14 +1,12 @@
 """The MailHost's queue: delivered from Zope's start, retried, logged quietly.
 
 Products.MailHost starts zope.sendmail's queue thread with the first mail a
-process queues: mails a stopped or killed Zope left in the queue would wait for
-the next sale. :func:`start_delivery` starts it with Zope, for each Plone site
-whose MailHost has its queue on (not with ``MAILHOST_QUEUE_ONLY`` set: then
-``zope-sendmail`` delivers). A mail whose sending failed keeps its lock for
-``MAX_SEND_TIME``, three hours in zope.sendmail; here :data:`RETRY_SECONDS`.
-The thread logs each mail sent with its addresses, and each failed attempt
-with a traceback; :class:`QueueLog` takes the addresses out and reports
-failures at most once a minute.
+process queues, so mails a stopped Zope left in the queue would wait for the
+next sale: :func:`start_delivery` starts it with Zope. A failed mail keeps its
+lock for ``MAX_SEND_TIME``, three hours in zope.sendmail, here
+:data:`RETRY_SECONDS`. The thread logs addresses, and a traceback per failed
+attempt: :class:`QueueLog` takes the addresses out and reports failures at most
+once a minute.
 """
 
 import logging
@@ -37,9 +35,9 @@ REFUSED = "Email recipients refused for %s: %s"
 class QueueLog(logging.Filter):
     """The queue thread's log lines without addresses, failures once a minute."""
 
-    def __init__(self, seconds: float = 60, clock=time.monotonic):
+    def __init__(self, clock=time.monotonic):
         super().__init__()
-        self.seconds, self.clock = seconds, clock
+        self.clock = clock
         self.reported = None  # the clock when a failure was last logged
         self.failed = 0  # attempts failed since then
         self.set_aside = False  # zope.sendmail says "sent" of a refused mail too
@@ -53,39 +51,32 @@ class QueueLog(logging.Filter):
                 self.set_aside = False
                 return False
             self.reported = None  # delivering again: the next failure is news
-            _rewrite(record, "A queued mail was sent.")
+            record.msg, record.args = "A queued mail was sent.", ()
         elif record.msg in (DISCARDED, REFUSED):
             self.set_aside = True
             path = record.args[2] if record.msg == DISCARDED else record.args[0]
-            _rewrite(
-                record,
+            record.msg = (
                 "The SMTP server refused a queued mail for good; it is kept in the "
-                "queue as %s.",
-                ".rejected-" + os.path.basename(path),
+                "queue as %s."
             )
+            record.args = (".rejected-" + os.path.basename(path),)
         return True
 
     def _failure(self, record: logging.LogRecord) -> bool:
         now = self.clock()
         self.failed += 1
-        if self.reported is not None and now - self.reported < self.seconds:
+        if self.reported is not None and now - self.reported < 60:
             return False
         error = record.exc_info[1] if record.exc_info else None
-        _rewrite(
-            record,
+        record.msg = (
             "Queued mail not sent (%s), %d failed attempt(s) since the last report; "
-            "the queue keeps trying and reports at most once a minute.",
-            type(error).__name__,
-            self.failed,
+            "the queue keeps trying and reports at most once a minute."
         )
+        record.args = (type(error).__name__, self.failed)
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info = record.exc_text = None  # one line, no traceback
         self.reported, self.failed = now, 0
         return True
-
-
-def _rewrite(record: logging.LogRecord, message: str, *args) -> None:
-    record.msg, record.args = message, args
 
 
 #: The filter of the queue thread's logger, in every process with the add-on.
@@ -93,9 +84,9 @@ QUEUE_LOG = QueueLog()
 logging.getLogger(LOGGER).addFilter(QUEUE_LOG)
 
 
-def start_delivery(event=None) -> None:
+def start_delivery(event) -> None:
     """Subscriber of IProcessStarting: deliver what the sites' queues hold now."""
-    if os.environ.get("MAILHOST_QUEUE_ONLY"):
+    if os.environ.get("MAILHOST_QUEUE_ONLY"):  # then zope-sendmail delivers
         return
     import Zope2
 

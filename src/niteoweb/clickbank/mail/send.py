@@ -31,11 +31,7 @@ UTF8.body_encoding = QP
 
 
 def render(member, language: str | None = None) -> tuple[str, str]:
-    """The ``(subject, body)`` of the welcome mail for ``member``.
-
-    In the order ``language`` if it has a mail, else in English; the admin's
-    texts where set, else the built-in ones (see :mod:`.texts`).
-    """
+    """The ``(subject, body)`` of ``member``'s welcome mail (see :mod:`.texts`)."""
     admin_texts = {
         name: api.portal.get_registry_record(record_name(name), default=None)
         for name in texts.field_names(language)

@@ -28,8 +28,6 @@ LANGUAGES = {
     "IT": "Italiano",
     "PT": "Português",
 }
-DEFAULT_LANGUAGE = "EN"
-TEMPLATES = Path(__file__).parent / "emails"
 
 #: Placeholders a welcome mail may use.
 PLACEHOLDERS = ("fullname", "login", "set_password_url", "site_title", "expires_hours")
@@ -41,10 +39,6 @@ REQUIRED_IN_BODY = "set_password_url"
 _MALFORMED = re.compile(r"\$\{[^}\s]*\}?")
 
 _LISTED = ", ".join(f"${{{name}}}" for name in PLACEHOLDERS)
-
-
-class PlaceholderError(SettingsInvalid):
-    """A mail text uses placeholders it must not, or lacks the required one."""
 
 
 def placeholders(text: str) -> tuple[set[str], list[str]]:
@@ -66,13 +60,13 @@ def placeholders(text: str) -> tuple[set[str], list[str]]:
 
 
 def check_template(text: str, required: str | None = None) -> bool:
-    """Validate a mail text; raise :class:`PlaceholderError` saying what is wrong."""
+    """Validate a mail text; raise :class:`SettingsInvalid` saying what is wrong."""
     if not text or not text.strip():
         return True  # empty: the built-in text is used
     names, malformed = placeholders(text)
     unknown = [f"${{{name}}}" for name in sorted(names - set(PLACEHOLDERS))]
     if unknown or malformed:
-        raise PlaceholderError(
+        raise SettingsInvalid(
             _(
                 "Unknown placeholder(s): ${unknown}. Allowed are ${allowed}; "
                 "write $$ for a dollar sign.",
@@ -83,7 +77,7 @@ def check_template(text: str, required: str | None = None) -> bool:
             )
         )
     if required and required not in names:
-        raise PlaceholderError(
+        raise SettingsInvalid(
             _(
                 "The text must contain ${placeholder}: without this link the "
                 "buyer cannot choose a password and log in.",
@@ -96,7 +90,7 @@ def check_template(text: str, required: str | None = None) -> bool:
 def mail_language(language: str | None) -> str:
     """The order language (``de`` → ``DE``) if it has a mail, else ``EN``."""
     code = (language or "").strip().upper()
-    return code if code in LANGUAGES else DEFAULT_LANGUAGE
+    return code if code in LANGUAGES else "EN"
 
 
 def field_names(language: str) -> tuple[str, str]:
@@ -113,7 +107,7 @@ def builtin(language: str | None) -> tuple[str, str]:
 @functools.cache
 def _read_builtin(language: str) -> tuple[str, str]:
     """Read ``emails/welcome-<language>.txt`` once per process."""
-    path = TEMPLATES / f"welcome-{language.lower()}.txt"
+    path = Path(__file__).parent / "emails" / f"welcome-{language.lower()}.txt"
     head, _, body = path.read_text(encoding="utf-8").partition("\n\n")
     return head.removeprefix("Subject:").strip(), body
 
@@ -141,7 +135,7 @@ def _usable(admin_texts: dict, field: str, required: str | None = None) -> str |
         return None
     try:
         check_template(text, required)
-    except PlaceholderError as error:
+    except SettingsInvalid as error:
         # Set around the form (records keep no constraint): never send it broken.
         logger.warning("%s ignored, the built-in text is used: %s", field, error)
         return None

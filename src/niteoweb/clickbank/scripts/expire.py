@@ -1,13 +1,8 @@
 """``clickbank-expire``: the expiry and retention sweep, from cron.
 
-    clickbank-expire [--dry-run] [--site Plone] [--verbose] ZOPE_CONF
-
-It opens the database of ZOPE_CONF as ``zconsole`` does, runs
-:func:`niteoweb.clickbank.sweep.run` on the site as a Manager, commits
-(retrying on a ZODB conflict), prints a one-line summary and exits with 0, or
-with 1 and the reason on stderr. A FileStorage cannot be opened while the Zope
-server holds it: then serve it through ZEO, or let cron POST to the server's
-``@@clickbank-expire`` (the administrator's guide shows both).
+A FileStorage cannot be opened while the Zope server holds it: then serve it
+through ZEO, or let cron POST to the server's ``@@clickbank-expire`` (the
+administrator's guide shows both).
 """
 
 import argparse
@@ -20,9 +15,7 @@ from AccessControl.SecurityManagement import newSecurityManager
 from AccessControl.SecurityManagement import setSecurityManager
 from AccessControl.users import UnrestrictedUser
 from plone.base.interfaces import IPloneSiteRoot
-from ZODB.POSException import ConflictError
-from zope.component.hooks import getSite
-from zope.component.hooks import setSite
+from zope.component import hooks
 
 from niteoweb.clickbank import PACKAGE_NAME
 from niteoweb.clickbank import logger
@@ -54,49 +47,43 @@ def open_app(zope_conf: str):
 def close_app(app) -> None:
     """Abort what is left of the transaction and close the database."""
     transaction.abort()
-    connection = app._p_jar
-    connection.close()
-    connection.db().close()
+    app._p_jar.close()
+    app._p_jar.db().close()
 
 
 def sweep_site(app, site_id: str = "Plone", dry_run: bool = False, now=None):
     """Run the sweep on a site as a Manager and commit; return the report.
 
-    A dry run aborts instead of committing. A ``ConflictError`` is retried
-    :data:`ATTEMPTS` times in all, then raised. Raises ``LookupError`` if there
-    is no such site.
+    The sweep runs in a transaction of its own; a dry run commits nothing. A
+    ``ConflictError`` is retried :data:`ATTEMPTS` times in all, then raised.
+    Raises ``LookupError`` if there is no such site.
     """
     site = app.unrestrictedTraverse(site_id.strip("/"), None)
     if site is None or not IPloneSiteRoot.providedBy(site):
         raise LookupError(f"no Plone site {site_id!r} in this database")
-    previous_site, previous_security = getSite(), getSecurityManager()
+    caller = getSecurityManager()
     user = UnrestrictedUser("clickbank-expire", "", ("Manager",), ())
     newSecurityManager(None, user.__of__(app.acl_users))
     try:
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                setSite(site)
-                report = sweep.run(get_settings(), now=now, dry_run=dry_run)
-                if dry_run:
-                    transaction.abort()
-                else:
-                    transaction.commit()
-                return report
-            except ConflictError:
-                transaction.abort()
-                if attempt == ATTEMPTS:
-                    raise
-                logger.warning(
-                    "ClickBank sweep: database conflict, retrying (%d/%d)",
-                    attempt + 1,
-                    ATTEMPTS,
-                )
+        with hooks.site(site):
+            for number, attempt in enumerate(transaction.manager.attempts(ATTEMPTS), 1):
+                if number > 1:
+                    logger.warning(
+                        "ClickBank sweep: database conflict, retrying (%d/%d)",
+                        number,
+                        ATTEMPTS,
+                    )
+                with attempt:  # commits, or aborts and retries on a conflict
+                    report = sweep.run(get_settings(), now=now, dry_run=dry_run)
+                    if dry_run:
+                        transaction.abort()  # the attempt then commits nothing
     finally:
-        setSite(previous_site)
-        setSecurityManager(previous_security)
+        setSecurityManager(caller)
+    return report
 
 
-def _parser() -> argparse.ArgumentParser:
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit code (0 done, 1 failed)."""
     parser = argparse.ArgumentParser(
         prog="clickbank-expire",
         description="Expire lapsed ClickBank access and blank old customer data.",
@@ -109,12 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--verbose", action="store_true", help="log each revocation (no customer data)"
     )
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point; returns the exit code (0 done, 1 failed)."""
-    args = _parser().parse_args(argv)
+    args = parser.parse_args(argv)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     if args.verbose:
         logging.getLogger(PACKAGE_NAME).setLevel(logging.INFO)
