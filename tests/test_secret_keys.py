@@ -255,11 +255,9 @@ def write_with_record_edit_form(site_url):
     assert response.ok
 
 
-def write_with_registry_import(site_url):
-    xml = (
-        f'<registry><record name="{RECORD}secret_key">'
-        f"<value>{KEY}</value></record></registry>"
-    )
+def import_registry_xml(site_url, record: str):
+    """Import ``<registry>record</registry>`` in the Configuration Registry."""
+    xml = f"<registry>{record}</registry>"
     response = requests.post(
         site_url + "/portal_registry",
         auth=MANAGER,
@@ -268,6 +266,12 @@ def write_with_registry_import(site_url):
         timeout=30,
     )
     assert response.ok
+
+
+def write_with_registry_import(site_url):
+    import_registry_xml(
+        site_url, f'<record name="{RECORD}secret_key"><value>{KEY}</value></record>'
+    )
 
 
 WRITERS = {
@@ -296,20 +300,13 @@ class TestSealedOnEveryWrite:
         """A registry import that creates the record with a key seals it too."""
         del api.portal.get_tool("portal_registry").records[RECORD + "secret_key"]
         transaction.commit()
-        xml = (
-            f'<registry><record name="{RECORD}secret_key">'
+        import_registry_xml(
+            site_url,
+            f'<record name="{RECORD}secret_key">'
             '<field type="plone.registry.field.Password">'
             "<title>Secret key</title><required>False</required></field>"
-            f"<value>{KEY}</value></record></registry>"
+            f"<value>{KEY}</value></record>",
         )
-        response = requests.post(
-            site_url + "/portal_registry",
-            auth=MANAGER,
-            data={"_authenticator": token(site_url), "button.importregistry": "1"},
-            files={"file": ("registry.xml", xml.encode(), "text/xml")},
-            timeout=30,
-        )
-        assert response.ok
         assert stored("secret_key").startswith("sealed:")
         assert get_settings().secret_keys == (KEY,)
 
