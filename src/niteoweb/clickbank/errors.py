@@ -1,16 +1,10 @@
-"""Exceptions raised by niteoweb.clickbank, all in one place.
-
-Everything here derives from :class:`ClickBankError`, so a caller can catch the
-add-on's own failures without catching unrelated bugs.
-"""
+"""Exceptions raised by niteoweb.clickbank, all derived from :class:`ClickBankError`."""
 
 
 def error_body(kind: str, message: str) -> dict:
     """The JSON body of an error answer, in plone.restapi's shape.
 
-    :param kind: [required] the error's type, e.g. ``"BadRequest"``.
-    :param message: [required] what went wrong, for the caller.
-    :returns: ``{"error": {"type": kind, "message": message}}``.
+    :param kind: the error's type, e.g. ``"BadRequest"``.
     """
     return {"error": {"type": kind, "message": message}}
 

@@ -60,7 +60,6 @@ TRANSACTION_TYPES: dict[str, tuple[Action, bool]] = {
 }
 
 PAYMENTS = frozenset({Action.PURCHASE, Action.RENEW})
-GRANTING_STATES = frozenset({State.ACTIVE, State.CANCELLED})
 # At the same instant an un-cancel outranks a cancel, a payment outranks both.
 _RANK = {Action.CANCEL: 0, Action.UNCANCEL: 1}
 
@@ -92,7 +91,7 @@ def action_for(transaction_type: str) -> tuple[Action | None, bool]:
 
 def grants_access(state: State) -> bool:
     """Whether an entitlement in ``state`` gives its holder access."""
-    return state in GRANTING_STATES
+    return state in (State.ACTIVE, State.CANCELLED)
 
 
 def _paid_until(payments: list[Event], terms: Terms) -> datetime | None:

@@ -118,12 +118,11 @@ def _ignored(notification, settings: Settings, action) -> tuple[str, str] | None
 
 
 def _buyer(order, email: str) -> str:
-    """The email of the buyer ``notification`` is applied to, or "".
+    """The email of the buyer a notification is applied to, or "".
 
-    The order knows its buyer: once it has a valid email, every later
-    notification of it goes to that buyer, whatever its customer block says.
-    Otherwise the notification's own ``email``, if valid; else no buyer is known
-    yet (a rebill without customer data that arrived before its sale, say).
+    The order's valid email, whatever a later customer block says; else the
+    notification's own ``email``, if valid (a rebill without customer data
+    that arrived before its sale has none).
     """
     if order.email and members.is_valid_email(order.email):
         return order.email
