@@ -1,9 +1,8 @@
 """The entitlement state machine: what a buyer's payments give them, and until when.
 
-Pure functions, no Plone. The state of an entitlement is *derived* from the set of
-notifications seen for it, never updated step by step, so the result cannot depend
-on the order in which ClickBank delivers them: a refund that arrives before its
-sale still wins, and a replayed old sale never re-opens a refunded receipt.
+Pure functions, no Plone. The state is *derived* from all the notifications seen
+for an entitlement, so the order of delivery does not matter: a refund that
+arrives before its sale still wins.
 """
 
 from dataclasses import dataclass

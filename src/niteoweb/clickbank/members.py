@@ -47,9 +47,7 @@ def is_valid_email(email: str) -> bool:
 def find(email: str):
     """Return the member whose login name is ``email``, or None."""
     login = normalize_email(email)
-    if not login:
-        return None
-    user = api.portal.get_tool("acl_users").getUser(login)
+    user = api.portal.get_tool("acl_users").getUser(login) if login else None
     if user is None:
         return None
     # Wrap the user PAS found: a second lookup by id would cost as much again.

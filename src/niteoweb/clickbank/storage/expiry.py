@@ -1,9 +1,8 @@
 """The expiry index: when entitlements that grant access end.
 
-``storage.expiry`` holds ``(epoch seconds, receipt, itemNo)`` keys: for every
-entitlement that grants access until some time, a key no later than that time.
-The expiry sweep reads the keys up to its ``now``, so its cost grows with what
-is due, never with the number of entitlements.
+For every entitlement that grants access until some time, ``storage.expiry``
+holds a key no later than that time: the sweep reads the keys up to its ``now``,
+so its cost grows with what is due, not with the number of entitlements.
 """
 
 from datetime import datetime

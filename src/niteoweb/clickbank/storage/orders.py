@@ -214,8 +214,7 @@ def buyer_orders(
 
 def for_buyer(storage: ClickBankStorage, email: str) -> list[Entitlement]:
     """All entitlements of the buyer ``email``, by receipt and itemNo."""
-    owned = buyer_orders(storage, email)
-    return [o.items[i] for o in owned for i in sorted(o.items)]
+    return [o.items[i] for o in buyer_orders(storage, email) for i in sorted(o.items)]
 
 
 def newest_payment(owned: list[Order]) -> Payment | None:
