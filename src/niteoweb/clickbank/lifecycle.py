@@ -114,31 +114,26 @@ def derive(events, terms: Terms, now: datetime) -> tuple[State, datetime | None]
     revoked states it is when access was taken away.
     """
     events = sorted(set(events))
-    by_action: dict[Action, list[Event]] = {}
-    for event in events:
-        by_action.setdefault(event.action, []).append(event)
-    if Action.CHARGEBACK in by_action:
-        return State.CHARGEBACK, by_action[Action.CHARGEBACK][0].time
-    if Action.REFUND in by_action:
-        return State.REFUNDED, by_action[Action.REFUND][0].time
+
+    def times(action: Action) -> list[datetime]:
+        return [e.time for e in events if e.action is action]
+
+    if chargebacks := times(Action.CHARGEBACK):
+        return State.CHARGEBACK, chargebacks[0]
+    if refunds := times(Action.REFUND):
+        return State.REFUNDED, refunds[0]
     payments = [e for e in events if e.action in PAYMENTS]
     if not payments:
         return State.PENDING, None
     last_payment = max(payments).time
-    bounced = [
-        e.time for e in by_action.get(Action.UNPAID, []) if e.time > last_payment
-    ]
-    if bounced:
+    if bounced := [time for time in times(Action.UNPAID) if time > last_payment]:
         return State.EXPIRED, min(bounced)
 
     paid_until = _paid_until(payments, terms)
     switches = [e for e in events if e.action in _RANK]
     latest = max(switches, key=lambda e: (e.time, _RANK[e.action]), default=None)
-    if (
-        latest is not None
-        and latest.action is Action.CANCEL
-        and latest.time >= last_payment
-    ):
+    cancelled = latest is not None and latest.action is Action.CANCEL
+    if cancelled and latest.time >= last_payment:
         # Cancelled: the paid period is honoured, without grace; with no known
         # period the access ends at the cancellation.
         valid_until = paid_until if paid_until is not None else latest.time
