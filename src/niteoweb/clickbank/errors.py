@@ -14,21 +14,16 @@ class ClickBankError(Exception):
 
 
 class NotConfiguredError(ClickBankError):
-    """No ClickBank secret key is set, so no notification can be decrypted.
-
-    The ``@@clickbank`` view answers 503 so that ClickBank retries until a site
-    admin sets the key in the control panel.
-    """
+    """No ClickBank secret key is set: the ``@@clickbank`` view answers 503, so
+    that ClickBank retries until a site admin sets one."""
 
 
 class POSTVerificationFailedError(ClickBankError):
     """A POST body is not a ClickBank notification encrypted with one of our keys.
 
-    ``str()`` is always :attr:`message`, whatever the check that failed (wrong
-    key, bad padding, bad base64, not JSON, wrong shape, too large), so an
-    answer built from it cannot act as a padding oracle. The failed check is
-    kept in :attr:`reason`, a short text for logs that never holds plaintext
-    or keys.
+    ``str()`` is always :attr:`message`, whatever check failed, so an answer
+    built from it cannot act as a padding oracle; :attr:`reason` names the check,
+    for logs (never plaintext or keys).
     """
 
     message = "Invalid ClickBank notification."

@@ -1,9 +1,8 @@
 """Plone members of buyers: find, create, update, grant and revoke, via plone.api.
 
 Safety rule: a notification never changes an account that holds a role beyond
-what this add-on gives (Manager, Site Administrator, Editor, …, given directly or
-through a group it does not manage). Such an account is reported as *protected*
-and left exactly as it is; its entitlements are still recorded.
+what this add-on gives (directly or through a group it does not manage); it is
+reported as *protected*, and its entitlements are still recorded.
 """
 
 import re

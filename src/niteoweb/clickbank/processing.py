@@ -1,10 +1,8 @@
 """What one authentic notification does to the site, straight down.
 
-The ``@@clickbank`` view decodes the body and calls :func:`handle` inside the
-request's transaction: the order is looked up once and handed to the log
-(seen before?), to the entitlements (:mod:`niteoweb.clickbank.storage.orders`),
-to the members (role and groups), the events and the welcome mail. The expiry
-sweep is in :mod:`niteoweb.clickbank.sweep`.
+The ``@@clickbank`` view calls :func:`handle` inside the request's transaction:
+the order is looked up once and handed to the log, the entitlements, the
+members, the events and the welcome mail.
 """
 
 from dataclasses import dataclass
