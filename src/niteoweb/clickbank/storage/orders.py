@@ -160,9 +160,8 @@ def get_entitlement(storage: ClickBankStorage, receipt: str, item_no: str):
 def _add_buyer(storage: ClickBankStorage, order: Order, email: str) -> None:
     """Note that ``order`` is the buyer ``email``'s (the first email it got).
 
-    Every order of the buyer gets the new list of receipts: a new order so
-    writes the buyer's other orders too, which is also what makes a concurrent
-    notification of one of them conflict (and be retried) rather than decide
+    Every order of the buyer gets the new list of receipts, so that a concurrent
+    notification of one of them conflicts (and is retried) instead of deciding
     without the new order.
     """
     order.email = order.email or email
