@@ -1,16 +1,10 @@
-"""Exceptions raised by niteoweb.clickbank, all in one place.
-
-Everything here derives from :class:`ClickBankError`, so a caller can catch the
-add-on's own failures without catching unrelated bugs.
-"""
+"""Exceptions raised by niteoweb.clickbank, all derived from :class:`ClickBankError`."""
 
 
 def error_body(kind: str, message: str) -> dict:
     """The JSON body of an error answer, in plone.restapi's shape.
 
-    :param kind: [required] the error's type, e.g. ``"BadRequest"``.
-    :param message: [required] what went wrong, for the caller.
-    :returns: ``{"error": {"type": kind, "message": message}}``.
+    :param kind: the error's type, e.g. ``"BadRequest"``.
     """
     return {"error": {"type": kind, "message": message}}
 
@@ -20,21 +14,16 @@ class ClickBankError(Exception):
 
 
 class NotConfiguredError(ClickBankError):
-    """No ClickBank secret key is set, so no notification can be decrypted.
-
-    The ``@@clickbank`` view answers 503 so that ClickBank retries until a site
-    admin sets the key in the control panel.
-    """
+    """No ClickBank secret key is set: the ``@@clickbank`` view answers 503, so
+    that ClickBank retries until a site admin sets one."""
 
 
 class POSTVerificationFailedError(ClickBankError):
     """A POST body is not a ClickBank notification encrypted with one of our keys.
 
-    ``str()`` is always :attr:`message`, whatever the check that failed (wrong
-    key, bad padding, bad base64, not JSON, wrong shape, too large), so an
-    answer built from it cannot act as a padding oracle. The failed check is
-    kept in :attr:`reason`, a short text for logs that never holds plaintext
-    or keys.
+    ``str()`` is always :attr:`message`, whatever check failed, so an answer
+    built from it cannot act as a padding oracle; :attr:`reason` names the check,
+    for logs (never plaintext or keys).
     """
 
     message = "Invalid ClickBank notification."

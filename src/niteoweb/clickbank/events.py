@@ -1,7 +1,4 @@
-"""The events niteoweb.clickbank fires, for other add-ons to subscribe to.
-
-Every event provides :class:`IClickBankEvent`; ``object`` is the member (or None).
-"""
+"""The events niteoweb.clickbank fires, for other add-ons to subscribe to."""
 
 from zope.interface import Attribute
 from zope.interface import implementer
@@ -31,10 +28,7 @@ class IMemberDisabledEvent(IClickBankEvent):
 
 
 class INotificationReceivedEvent(IClickBankEvent):
-    """An authentic, new notification was received (any transaction type).
-
-    ``outcome`` says what the add-on did with it.
-    """
+    """An authentic, new notification was received (any transaction type)."""
 
     outcome = Attribute("The outcome recorded in the log.")
 

@@ -1,9 +1,8 @@
 """The entitlement state machine: what a buyer's payments give them, and until when.
 
-Pure functions, no Plone. The state of an entitlement is *derived* from the set of
-notifications seen for it, never updated step by step, so the result cannot depend
-on the order in which ClickBank delivers them: a refund that arrives before its
-sale still wins, and a replayed old sale never re-opens a refunded receipt.
+Pure functions, no Plone. The state is *derived* from all the notifications seen
+for an entitlement, so the order of delivery does not matter: a refund that
+arrives before its sale still wins.
 """
 
 from dataclasses import dataclass
@@ -60,7 +59,6 @@ TRANSACTION_TYPES: dict[str, tuple[Action, bool]] = {
 }
 
 PAYMENTS = frozenset({Action.PURCHASE, Action.RENEW})
-GRANTING_STATES = frozenset({State.ACTIVE, State.CANCELLED})
 # At the same instant an un-cancel outranks a cancel, a payment outranks both.
 _RANK = {Action.CANCEL: 0, Action.UNCANCEL: 1}
 
@@ -92,7 +90,7 @@ def action_for(transaction_type: str) -> tuple[Action | None, bool]:
 
 def grants_access(state: State) -> bool:
     """Whether an entitlement in ``state`` gives its holder access."""
-    return state in GRANTING_STATES
+    return state in (State.ACTIVE, State.CANCELLED)
 
 
 def _paid_until(payments: list[Event], terms: Terms) -> datetime | None:
@@ -116,31 +114,26 @@ def derive(events, terms: Terms, now: datetime) -> tuple[State, datetime | None]
     revoked states it is when access was taken away.
     """
     events = sorted(set(events))
-    by_action: dict[Action, list[Event]] = {}
-    for event in events:
-        by_action.setdefault(event.action, []).append(event)
-    if Action.CHARGEBACK in by_action:
-        return State.CHARGEBACK, by_action[Action.CHARGEBACK][0].time
-    if Action.REFUND in by_action:
-        return State.REFUNDED, by_action[Action.REFUND][0].time
+
+    def times(action: Action) -> list[datetime]:
+        return [e.time for e in events if e.action is action]
+
+    if chargebacks := times(Action.CHARGEBACK):
+        return State.CHARGEBACK, chargebacks[0]
+    if refunds := times(Action.REFUND):
+        return State.REFUNDED, refunds[0]
     payments = [e for e in events if e.action in PAYMENTS]
     if not payments:
         return State.PENDING, None
     last_payment = max(payments).time
-    bounced = [
-        e.time for e in by_action.get(Action.UNPAID, []) if e.time > last_payment
-    ]
-    if bounced:
+    if bounced := [time for time in times(Action.UNPAID) if time > last_payment]:
         return State.EXPIRED, min(bounced)
 
     paid_until = _paid_until(payments, terms)
     switches = [e for e in events if e.action in _RANK]
     latest = max(switches, key=lambda e: (e.time, _RANK[e.action]), default=None)
-    if (
-        latest is not None
-        and latest.action is Action.CANCEL
-        and latest.time >= last_payment
-    ):
+    cancelled = latest is not None and latest.action is Action.CANCEL
+    if cancelled and latest.time >= last_payment:
         # Cancelled: the paid period is honoured, without grace; with no known
         # period the access ends at the cancellation.
         valid_until = paid_until if paid_until is not None else latest.time

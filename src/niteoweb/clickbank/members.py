@@ -1,9 +1,8 @@
 """Plone members of buyers: find, create, update, grant and revoke, via plone.api.
 
 Safety rule: a notification never changes an account that holds a role beyond
-what this add-on gives (Manager, Site Administrator, Editor, …, given directly or
-through a group it does not manage). Such an account is reported as *protected*
-and left exactly as it is; its entitlements are still recorded.
+what this add-on gives (directly or through a group it does not manage); it is
+reported as *protected*, and its entitlements are still recorded.
 """
 
 import re
@@ -47,9 +46,7 @@ def is_valid_email(email: str) -> bool:
 def find(email: str):
     """Return the member whose login name is ``email``, or None."""
     login = normalize_email(email)
-    if not login:
-        return None
-    user = api.portal.get_tool("acl_users").getUser(login)
+    user = api.portal.get_tool("acl_users").getUser(login) if login else None
     if user is None:
         return None
     # Wrap the user PAS found: a second lookup by id would cost as much again.
@@ -57,16 +54,15 @@ def find(email: str):
 
 
 def create(email: str, full_name: str, properties: dict | None = None):
-    """Create a member with login ``email`` and a random, never-shown password.
+    """Create a member with login ``email`` and a random, never-shown password
+    (the buyer sets one through the welcome mail's link).
 
-    The buyer sets a password through the link in the welcome mail. Raises
-    :class:`MemberCreationFailedError`.
+    :raises MemberCreationFailedError: not a valid email, or Plone refused it.
     """
     login = normalize_email(email)
     if not is_valid_email(login):
         raise MemberCreationFailedError("not a valid email address")
-    props = {"fullname": full_name or login}
-    props.update(properties or {})
+    props = {"fullname": full_name or login, **(properties or {})}
     try:
         return api.user.create(
             email=login,
@@ -88,24 +84,16 @@ class Standing:
 
 
 def standing(member) -> Standing:
-    """The member's global roles and groups, as PAS found them with the member.
-
-    PAS computed both when it built the user (Plone's role manager counts the
-    roles of the user's groups, nested ones included), so nothing is looked up
-    again and no group object is built.
-    """
+    """The member's global roles and groups, as PAS computed them with the user
+    (roles of its groups, nested ones included): nothing is looked up again."""
     user = member.getUser()
     return Standing(frozenset(user.getRoles()), frozenset(user.getGroups()))
 
 
 def is_protected(member, settings: Settings, held: Standing | None = None) -> bool:
-    """Whether the account holds roles a notification must never touch.
-
-    Any global role beyond Member, Authenticated and the buyers' role, whether
-    given to the user or to one of its groups, protects the account. The groups
-    the add-on manages hold no such role (see
-    :func:`~niteoweb.clickbank.settings.is_grantable_group`).
-    """
+    """Whether the account holds roles a notification must never touch: any
+    global role beyond Member, Authenticated and the buyers' role, its own or a
+    group's (the groups the add-on manages hold none)."""
     held = held or standing(member)
     return bool(held.roles - _PLAIN_ROLES - {settings.member_role})
 
@@ -161,10 +149,11 @@ def sync(
 ) -> tuple[set, set]:
     """Make the member's role and managed groups match its entitlements.
 
-    ``access``: whether at least one entitlement grants access; ``groups``: the
-    mapped groups of the granting entitlements; ``held``: the member's
-    :func:`standing`, if read already. Groups not mapped to any product are never
-    touched. Returns ``(added, removed)`` role and group names.
+    :param access: whether at least one entitlement grants access.
+    :param groups: the mapped groups of the granting entitlements (groups not
+        mapped to any product are never touched).
+    :param held: the member's :func:`standing`, if read already.
+    :returns: ``(added, removed)`` role and group names.
     """
     held = held or standing(member)
     role = settings.member_role

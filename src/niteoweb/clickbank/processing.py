@@ -1,10 +1,8 @@
 """What one authentic notification does to the site, straight down.
 
-The ``@@clickbank`` view decodes the body and calls :func:`handle` inside the
-request's transaction: the order is looked up once and handed to the log
-(seen before?), to the entitlements (:mod:`niteoweb.clickbank.storage.orders`),
-to the members (role and groups), the events and the welcome mail. The expiry
-sweep is in :mod:`niteoweb.clickbank.sweep`.
+The ``@@clickbank`` view calls :func:`handle` inside the request's transaction:
+the order is looked up once and handed to the log, the entitlements, the
+members, the events and the welcome mail.
 """
 
 from dataclasses import dataclass
@@ -118,12 +116,11 @@ def _ignored(notification, settings: Settings, action) -> tuple[str, str] | None
 
 
 def _buyer(order, email: str) -> str:
-    """The email of the buyer ``notification`` is applied to, or "".
+    """The email of the buyer a notification is applied to, or "".
 
-    The order knows its buyer: once it has a valid email, every later
-    notification of it goes to that buyer, whatever its customer block says.
-    Otherwise the notification's own ``email``, if valid; else no buyer is known
-    yet (a rebill without customer data that arrived before its sale, say).
+    The order's valid email, whatever a later customer block says; else the
+    notification's own ``email``, if valid (a rebill without customer data
+    that arrived before its sale has none).
     """
     if order.email and members.is_valid_email(order.email):
         return order.email

@@ -1,9 +1,8 @@
 """The expiry index: when entitlements that grant access end.
 
-``storage.expiry`` holds ``(epoch seconds, receipt, itemNo)`` keys: for every
-entitlement that grants access until some time, a key no later than that time.
-The expiry sweep reads the keys up to its ``now``, so its cost grows with what
-is due, never with the number of entitlements.
+For every entitlement that grants access until some time, ``storage.expiry``
+holds a key no later than that time: the sweep reads the keys up to its ``now``,
+so its cost grows with what is due, not with the number of entitlements.
 """
 
 from datetime import datetime
@@ -12,9 +11,9 @@ from niteoweb.clickbank.storage.root import ClickBankStorage
 
 
 def expiry_key(entitlement) -> tuple | None:
-    """``(valid_until in epoch seconds, receipt, itemNo)``; None if access never
-    ends, or the entitlement grants no access (any more)."""
-    if entitlement.valid_until is None or not entitlement.grants_access:
+    """``(valid_until in epoch seconds, receipt, itemNo)``; None for no entitlement,
+    one whose access never ends or one that grants no access (any more)."""
+    if not (entitlement and entitlement.grants_access and entitlement.valid_until):
         return None
     return (int(entitlement.valid_until.timestamp()),) + entitlement.key
 
@@ -22,11 +21,8 @@ def expiry_key(entitlement) -> tuple | None:
 def file(storage: ClickBankStorage, entitlement, valid_until: datetime) -> None:
     """See that the expiry index has a key of the entitlement no later than its end.
 
-    That is all the sweep needs: it reads the keys up to its ``now``. So a
-    rebill, which moves the end on, writes nothing here: the sweep reaches the
+    A rebill, which moves the end on, writes nothing here: the sweep reaches the
     old key first and files the entitlement at its current end (:func:`refile`).
-    Only an end earlier than the filed one (a new sale, a cancellation) is
-    inserted now. Keys of entitlements that ended are dropped by the sweep.
     """
     filed = expiry_key(entitlement)  # before this refresh: a key up to it is filed
     new_key = (int(valid_until.timestamp()),) + entitlement.key
@@ -39,8 +35,7 @@ def due(storage: ClickBankStorage, now: datetime) -> tuple[list, dict]:
 
     Returns ``(due, reached)``: ``(order, entitlement)`` pairs, and every key of
     the expiry index up to ``now`` with its entitlement (or None), for
-    :func:`refile`. Reads the index up to ``now`` only: the cost grows with the
-    keys reached, not with the number of entitlements.
+    :func:`refile`.
     """
     limit = (int(now.timestamp()), "\uffff", "\uffff")
     reached, found = {}, {}
@@ -48,7 +43,7 @@ def due(storage: ClickBankStorage, now: datetime) -> tuple[list, dict]:
         order = storage.orders.get(key[1])
         entitlement = order.items.get(key[2]) if order is not None else None
         reached[key] = entitlement
-        current = expiry_key(entitlement) if entitlement is not None else None
+        current = expiry_key(entitlement)
         if current is not None and current <= limit:
             found.setdefault(entitlement.key, (order, entitlement))
     return list(found.values()), reached
@@ -60,6 +55,5 @@ def refile(storage: ClickBankStorage, reached: dict) -> None:
     for key in reached:
         storage.expiry.remove(key)
     for entitlement in reached.values():
-        current = expiry_key(entitlement) if entitlement is not None else None
-        if current is not None:
+        if (current := expiry_key(entitlement)) is not None:
             storage.expiry.insert(current)

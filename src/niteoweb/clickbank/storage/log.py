@@ -1,17 +1,12 @@
 """The notification log: every authentic notification, once, with its outcome.
 
-The idempotency rule: the key of a notification (see
-:func:`idempotency_key`) is kept, as a 16-byte digest,
-in the ``seen`` mapping of its order; a notification whose key is there already
-is a repeat and must change nothing. Two concurrent copies of one notification
-both change that order, which ZODB refuses as a conflict: one of the two
-requests is retried, finds the key, and is answered as a duplicate.
+The idempotency rule: the key of a notification (:func:`idempotency_key`) is
+kept, as a 16-byte digest, in the ``seen`` mapping of its order; a repeat
+changes nothing. Two concurrent copies of one notification both change that
+order, which ZODB refuses as a conflict: the retried request finds the key.
 
-A record keeps the decrypted notification (customer data, shown only in the
-admin views and blanked by the retention sweep) as compact JSON compressed with
-zlib and a preset dictionary of INS field names (:data:`PAYLOAD_DICTIONARY`):
-about a quarter of the bytes of the pickled dict. The time of receipt is the
-record id: microseconds since the epoch × 1000 plus a random number below 1000.
+A record keeps the decrypted notification as JSON compressed with zlib and a
+preset dictionary (:data:`PAYLOAD_DICTIONARY`): a quarter of the pickled dict.
 """
 
 import hashlib
@@ -129,12 +124,11 @@ class NotificationRecord(Persistent):
 
     @payload.setter
     def payload(self, value: dict | None) -> None:
-        if value is None:
-            self._payload = None
-            return
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        packer = zlib.compressobj(9, zdict=PAYLOAD_DICTIONARY)
-        self._payload = packer.compress(text.encode("utf-8")) + packer.flush()
+        self._payload = None
+        if value is not None:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            packer = zlib.compressobj(9, zdict=PAYLOAD_DICTIONARY)
+            self._payload = packer.compress(text.encode("utf-8")) + packer.flush()
 
     def __repr__(self):
         return (

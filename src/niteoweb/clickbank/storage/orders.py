@@ -1,10 +1,8 @@
 """Orders, their entitlements and buyers: the one module that writes them.
 
 An :class:`Order` (one per original receipt) holds one :class:`Entitlement` per
-item in its own state: one object written per notification. An entitlement's
-state is derived from all its events (:func:`niteoweb.clickbank.lifecycle.derive`),
-so the order of arrival does not matter; events without line items (a refund of
-the whole order) count for every item, even one whose sale comes later.
+item in its own state: one object written per notification. Events without line
+items (a refund of the whole order) count for every item, even a later one.
 """
 
 from datetime import UTC
@@ -162,17 +160,14 @@ def get_entitlement(storage: ClickBankStorage, receipt: str, item_no: str):
 def _add_buyer(storage: ClickBankStorage, order: Order, email: str) -> None:
     """Note that ``order`` is the buyer ``email``'s (the first email it got).
 
-    Every order of the buyer gets the new list of receipts: a new order so
-    writes the buyer's other orders too, which is also what makes a concurrent
-    notification of one of them conflict (and be retried) rather than decide
+    Every order of the buyer gets the new list of receipts, so that a concurrent
+    notification of one of them conflicts (and is retried) instead of deciding
     without the new order.
     """
     order.email = order.email or email
     if order.email == email and order.receipt in order.buyer_receipts:
         return  # the usual case: a later notification of a known order
-    buyer = storage.buyers.get(email)
-    if buyer is None:
-        buyer = storage.buyers[email] = Buyer()
+    buyer = storage.buyers.setdefault(email, Buyer())
     if order.receipt not in buyer.receipts:
         buyer.receipts = buyer.receipts + (order.receipt,)
     for receipt in buyer.receipts:
@@ -218,8 +213,7 @@ def buyer_orders(
 
 def for_buyer(storage: ClickBankStorage, email: str) -> list[Entitlement]:
     """All entitlements of the buyer ``email``, by receipt and itemNo."""
-    owned = buyer_orders(storage, email)
-    return [order.items[i] for order in owned for i in sorted(order.items)]
+    return [o.items[i] for o in buyer_orders(storage, email) for i in sorted(o.items)]
 
 
 def newest_payment(owned: list[Order]) -> Payment | None:

@@ -1,9 +1,7 @@
 """The persistent root of the add-on's data, in the site's annotations.
 
-Four BTrees: ``records`` (the log), ``orders`` (by original receipt),
-``buyers`` (by email) and ``expiry`` (the expiry index). Every lookup and insert
-is O(log n), and concurrent notifications for different buyers touch different
-buckets, whose conflicts BTrees resolve by themselves.
+Concurrent notifications for different buyers touch different buckets of its
+BTrees, whose conflicts BTrees resolve by themselves.
 """
 
 from BTrees.Length import Length
